@@ -1,0 +1,3 @@
+module github.com/sarissa-db/sarissa
+
+go 1.26
