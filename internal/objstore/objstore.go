@@ -29,7 +29,17 @@ type Attrs struct {
 }
 
 // Bucket is a flat keyspace of immutable-ish objects. Keys are '/'-separated,
-// relative, without a leading slash, and never contain "." or ".." segments.
+// relative, without a leading slash, and never contain "." or ".." segments;
+// ValidateKey states the exact rules, and every method rejects other keys
+// with ErrInvalidKey.
+//
+// Backends with real directories (the local filesystem, Azure accounts with a
+// hierarchical namespace) cannot hold both "a" and "a/b": the second write
+// fails with an error that is neither ErrExists nor ErrNotExist. Lance layouts
+// never need both.
+//
+// Every method that blocks honors ctx; a canceled context yields an error
+// wrapping ctx.Err().
 //
 // Implementations are safe for concurrent use. Readers returned by Get and
 // GetRange are owned by the caller, who must Close them. A Put is atomic: a
