@@ -79,7 +79,7 @@ func (t *Table) ReadDeletionVector(ctx context.Context, fragmentID uint64, df *t
 	var dv *DeletionVector
 	switch df.GetFileType() {
 	case tablepb.DeletionFile_ARROW_ARRAY:
-		dv, err = decodeDeletionArrow(key, data, t.opts.Allocator)
+		dv, err = decodeDeletionArrow(key, data)
 	case tablepb.DeletionFile_BITMAP:
 		dv, err = decodeDeletionBitmap(key, data)
 	default:
@@ -148,54 +148,6 @@ func encodeDeletionArrow(dv *DeletionVector, mem memory.Allocator) ([]byte, erro
 		return nil, err
 	}
 	return buf.Bytes(), nil
-}
-
-// decodeDeletionArrow reads an Arrow deletion file. Lance's spec text says
-// Int32 while Lance writes UInt32; both are accepted.
-func decodeDeletionArrow(key string, data []byte, mem memory.Allocator) (dv *DeletionVector, err error) {
-	// The IPC reader trusts offsets inside the file; a corrupt file must
-	// become an error, not a crash of the process.
-	defer func() {
-		if r := recover(); r != nil {
-			dv, err = nil, corruptf(key, "decode arrow deletion file: %v", r)
-		}
-	}()
-	r, err := ipc.NewFileReader(bytes.NewReader(data), ipc.WithAllocator(mem))
-	if err != nil {
-		return nil, corruptf(key, "open arrow deletion file: %v", err)
-	}
-	defer r.Close()
-	if n := r.NumRecords(); n != 1 {
-		return nil, corruptf(key, "arrow deletion file has %d batches, want 1", n)
-	}
-	s := r.Schema()
-	if s.NumFields() != 1 {
-		return nil, corruptf(key, "arrow deletion file has %d columns, want 1", s.NumFields())
-	}
-	rec, err := r.RecordBatch(0)
-	if err != nil {
-		return nil, corruptf(key, "read arrow deletion batch: %v", err)
-	}
-	// RecordBatch's result is owned by the reader and released on Close.
-	col := rec.Column(0)
-	if col.NullN() > 0 {
-		return nil, corruptf(key, "arrow deletion file has %d null offsets", col.NullN())
-	}
-	dv = NewDeletionVector()
-	switch c := col.(type) {
-	case *array.Uint32:
-		dv.bm.AddMany(c.Uint32Values())
-	case *array.Int32:
-		for _, v := range c.Int32Values() {
-			if v < 0 {
-				return nil, corruptf(key, "negative row offset %d in arrow deletion file", v)
-			}
-			dv.bm.Add(uint32(v))
-		}
-	default:
-		return nil, corruptf(key, "arrow deletion column has type %s, want uint32", col.DataType())
-	}
-	return dv, nil
 }
 
 // encodeDeletionBitmap writes the portable 32-bit roaring format. Run
