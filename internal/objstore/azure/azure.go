@@ -171,7 +171,9 @@ func (b *Bucket) properties(ctx context.Context, op, key string) (blob.GetProper
 
 // Put implements objstore.Bucket. Content is streamed in blocks; the blob
 // changes only when the block list is committed, so readers never see a
-// partial object.
+// partial object. Committing discards other writers' uncommitted blocks, so
+// two concurrent Puts of one multi-block object can fail with
+// InvalidBlockList; data files have unique names, so this does not arise.
 func (b *Bucket) Put(ctx context.Context, key string, r io.Reader) error {
 	name, err := b.name(ctx, key)
 	if err != nil {
