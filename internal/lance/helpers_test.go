@@ -28,7 +28,8 @@ func (l *lockedReader) Read(p []byte) (int, error) {
 }
 
 // testOptions returns deterministic options: entropy and backoff randomness
-// from seed, a fixed clock that advances one second per call.
+// from seed, a fake clock that advances one millisecond per reading, and a
+// backoff sleep that returns at once.
 func testOptions(seed uint64) Options {
 	var seedBytes [32]byte
 	for i := range seedBytes {
@@ -43,9 +44,10 @@ func testOptions(seed uint64) Options {
 		Now: func() time.Time {
 			clockMu.Lock()
 			defer clockMu.Unlock()
-			clock = clock.Add(time.Second)
+			clock = clock.Add(time.Millisecond)
 			return clock
 		},
+		Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
 	}
 }
 
