@@ -114,10 +114,26 @@ func Open(ctx context.Context, src RangeReader, size int64, opts ReaderOptions) 
 	if ra, ok := src.(RangeReaderAt); ok {
 		r.ra = ra
 	}
-	if err := r.open(ctx); err != nil {
+	if size < 0 {
+		return nil, &Error{Path: opts.Path, Kind: ErrInvalidArgument, Err: fmt.Errorf("negative file size %d", size)}
+	}
+	if err := guard(func() error { return r.open(ctx) }); err != nil {
 		return nil, withPath(opts.Path, err)
 	}
 	return r, nil
+}
+
+// guard turns a panic inside decoding into an error. Every offset and size
+// read from a file is checked before use, so a panic here is a bug in this
+// package; recovering keeps one bad file from taking the process down, and
+// the message says where to look.
+func guard(f func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = corruptf("decode", "internal error (please report): %v", p)
+		}
+	}()
+	return f()
 }
 
 // tail holds the bytes [start, size) of the file.
@@ -355,7 +371,15 @@ func (r *Reader) Take(ctx context.Context, projection []int, rows []uint64) (arr
 	return r.decode(ctx, projection, rs, uint64(len(rows)))
 }
 
-func (r *Reader) decode(ctx context.Context, projection []int, rs []rng, total uint64) (arrow.RecordBatch, error) {
+func (r *Reader) decode(ctx context.Context, projection []int, rs []rng, total uint64) (rec arrow.RecordBatch, err error) {
+	err = guard(func() error {
+		rec, err = r.doDecode(ctx, projection, rs, total)
+		return err
+	})
+	return rec, withPath(r.opts.Path, err)
+}
+
+func (r *Reader) doDecode(ctx context.Context, projection []int, rs []rng, total uint64) (arrow.RecordBatch, error) {
 	if projection == nil {
 		projection = make([]int, len(r.nodes))
 		for i := range projection {
