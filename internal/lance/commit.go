@@ -100,19 +100,30 @@ func (t *Table) commitLoop(ctx context.Context, base *Manifest, txn *tablepb.Tra
 	var backoff slotBackoff
 	var written []byte // the transaction file content last written
 	for attempt := 0; attempt < t.opts.MaxAttempts; attempt++ {
-		latest, err := t.latestManifest(ctx)
+		latestLoc, newer, err := t.scanVersions(ctx, checked)
+		if err != nil {
+			return nil, err
+		}
+		if latestLoc.version < checked {
+			return nil, corruptf(latestLoc.key, "latest version %d is older than version %d, which was read before", latestLoc.version, checked)
+		}
+		latest, err := t.loadManifest(ctx, latestLoc.key, latestLoc.version, latestLoc.size)
 		if err != nil {
 			return nil, err
 		}
 		if err := checkWritable(latest.key, latest.pb); err != nil {
 			return nil, err
 		}
-		for v := checked + 1; v <= latest.Version(); v++ {
-			m := latest
-			if v != latest.Version() {
-				if m, err = t.manifestOf(ctx, v); err != nil {
-					return nil, fmt.Errorf("load concurrent version %d: %w", v, err)
-				}
+		for i, loc := range newer {
+			v := loc.version
+			if v != checked+1 || (i == len(newer)-1 && v != latest.Version()) {
+				// Cleaned up already (the read version is very old): its
+				// transaction cannot be checked.
+				return nil, fmt.Errorf("version %d, committed after the read version, no longer exists: %w", checked+1, ErrIncompatibleConflict)
+			}
+			m, err := t.loadManifest(ctx, loc.key, v, loc.size)
+			if err != nil {
+				return nil, fmt.Errorf("load concurrent version %d: %w", v, err)
 			}
 			other, err := t.transactionOf(ctx, m)
 			if errors.Is(err, errNoTransaction) {
@@ -164,6 +175,7 @@ func (t *Table) commitLoop(ctx context.Context, base *Manifest, txn *tablepb.Tra
 			if err != nil {
 				return nil, fmt.Errorf("decode the manifest just written: %w", err)
 			}
+			t.remember(committed)
 			return &Snapshot{committed}, nil
 		}
 		if !errors.Is(err, objstore.ErrExists) {

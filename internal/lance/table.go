@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -48,7 +49,7 @@ type Options struct {
 	// serialized by the Table.
 	Rand rand.Source
 	// Entropy supplies transaction uuids, data file names and deletion
-	// file ids (crypto/rand).
+	// file ids (crypto/rand). It must be safe for concurrent use.
 	Entropy io.Reader
 	// Allocator allocates Arrow buffers for deletion files
 	// (memory.DefaultAllocator).
@@ -113,8 +114,10 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // Table is a handle on one Lance table. It holds no table state beyond the
-// naming scheme, so handles on the same table in several processes are
-// coordinated purely through the object store. Safe for concurrent use.
+// naming scheme and a cache of immutable manifests, so handles on the same
+// table in several processes are coordinated purely through the object
+// store. Safe for concurrent use. After a table is dropped and created again
+// under the same root, open a new handle.
 type Table struct {
 	bucket objstore.Bucket
 	root   string // no trailing '/'; "" is the bucket root
@@ -123,6 +126,46 @@ type Table struct {
 
 	randMu sync.Mutex
 	rand   *rand.Rand
+
+	// cache holds recently read manifests. Manifests are immutable, so the
+	// only way an entry goes stale is the table being dropped and created
+	// again under the same root; entries found through a listing are also
+	// checked against the listed size.
+	cacheMu sync.Mutex
+	cache   map[string]*Manifest
+}
+
+// manifestCacheSize bounds the cache; commits mostly need the read version
+// and the few versions committed since.
+const manifestCacheSize = 16
+
+func (t *Table) cached(key string, size int64) *Manifest {
+	t.cacheMu.Lock()
+	defer t.cacheMu.Unlock()
+	m := t.cache[key]
+	if m == nil || (size >= 0 && m.size != size) {
+		return nil
+	}
+	return m
+}
+
+func (t *Table) remember(m *Manifest) {
+	t.cacheMu.Lock()
+	defer t.cacheMu.Unlock()
+	if t.cache == nil {
+		t.cache = make(map[string]*Manifest, manifestCacheSize)
+	}
+	if len(t.cache) >= manifestCacheSize {
+		// Evict the oldest version: commits move forward.
+		var oldest *Manifest
+		for _, c := range t.cache {
+			if oldest == nil || c.Version() < oldest.Version() {
+				oldest = c
+			}
+		}
+		delete(t.cache, oldest.key)
+	}
+	t.cache[m.key] = m
 }
 
 func newTable(bucket objstore.Bucket, root string, opts Options) (*Table, error) {
@@ -197,38 +240,48 @@ func (t *Table) listManifests(ctx context.Context, yield func(manifestLoc) bool)
 	return nil
 }
 
-// latestLocation finds the newest manifest. With V2 names it is the first
-// listed; with V1 names the whole directory is listed. A directory mixing
-// both schemes is refused, as Lance does.
+// latestLocation finds the newest manifest.
 func (t *Table) latestLocation(ctx context.Context) (manifestLoc, error) {
-	var best manifestLoc
+	latest, _, err := t.scanVersions(ctx, math.MaxUint64)
+	return latest, err
+}
+
+// scanVersions lists the manifests and returns the newest one and those
+// newer than after, oldest first. With V2 names the listing stops at the
+// first version not newer than after (the newest comes first); with V1
+// names the whole directory is listed. A directory mixing both schemes is
+// refused, as Lance does.
+func (t *Table) scanVersions(ctx context.Context, after uint64) (latest manifestLoc, newer []manifestLoc, err error) {
 	var mixErr error
-	err := t.listManifests(ctx, func(loc manifestLoc) bool {
-		switch {
-		case best.scheme == 0:
-			best = loc
-			return loc.scheme == NamingV1
-		case loc.scheme != best.scheme:
-			mixErr = corruptf(loc.key, "%s manifest name in a table using %s names", loc.scheme, best.scheme)
+	err = t.listManifests(ctx, func(loc manifestLoc) bool {
+		if latest.scheme == 0 {
+			latest = loc
+		} else if loc.scheme != latest.scheme {
+			mixErr = corruptf(loc.key, "%s manifest name in a table using %s names", loc.scheme, latest.scheme)
 			return false
-		case loc.version > best.version:
-			best = loc
 		}
-		return true
+		if loc.version > latest.version {
+			latest = loc
+		}
+		if loc.version > after {
+			newer = append(newer, loc)
+		}
+		return loc.scheme == NamingV1 || loc.version > after
 	})
 	if err == nil {
 		err = mixErr
 	}
 	if err != nil {
-		return manifestLoc{}, err
+		return manifestLoc{}, nil, err
 	}
-	if best.scheme == 0 {
-		return manifestLoc{}, fmt.Errorf("no manifest under %s/: %w", t.key(versionsDir), ErrTableNotFound)
+	if latest.scheme == 0 {
+		return manifestLoc{}, nil, fmt.Errorf("no manifest under %s/: %w", t.key(versionsDir), ErrTableNotFound)
 	}
-	if t.naming != 0 && best.scheme != t.naming {
-		return manifestLoc{}, corruptf(best.key, "table switched from %s to %s manifest names", t.naming, best.scheme)
+	if t.naming != 0 && latest.scheme != t.naming {
+		return manifestLoc{}, nil, corruptf(latest.key, "table switched from %s to %s manifest names", t.naming, latest.scheme)
 	}
-	return best, nil
+	slices.SortFunc(newer, func(a, b manifestLoc) int { return compareU64(a.version, b.version) })
+	return latest, newer, nil
 }
 
 // Snapshot is an immutable view of one table version. The protobuf values
@@ -309,6 +362,9 @@ func (t *Table) manifestOf(ctx context.Context, v uint64) (*Manifest, error) {
 		return nil, fmt.Errorf("version %d: %w", v, ErrVersionNotFound)
 	}
 	key := t.key(manifestName(t.naming, v))
+	if m := t.cached(key, -1); m != nil {
+		return m, nil
+	}
 	m, err := t.loadManifest(ctx, key, v, -1)
 	if errors.Is(err, objstore.ErrNotExist) {
 		return nil, fmt.Errorf("version %d: %w", v, ErrVersionNotFound)
@@ -319,6 +375,9 @@ func (t *Table) manifestOf(ctx context.Context, v uint64) (*Manifest, error) {
 // loadManifest reads a manifest and checks that it is the version its name
 // says and that we can read it.
 func (t *Table) loadManifest(ctx context.Context, key string, v uint64, size int64) (*Manifest, error) {
+	if m := t.cached(key, size); m != nil {
+		return m, nil
+	}
 	m, err := readManifest(ctx, t.bucket, key, size)
 	if err != nil {
 		return nil, err
@@ -329,6 +388,7 @@ func (t *Table) loadManifest(ctx context.Context, key string, v uint64, size int
 	if err := checkReadable(key, m.pb); err != nil {
 		return nil, err
 	}
+	t.remember(m)
 	return m, nil
 }
 
