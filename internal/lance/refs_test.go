@@ -91,7 +91,7 @@ func TestReadLanceTagFiles(t *testing.T) {
 	tbl, _ := createTable(t, b, "t", 72)
 	for name, body := range map[string]string{
 		// Written by Lance before tags had a branch.
-		"old": `{"version": 1, "manifestSize": 10}`,
+		"old":    `{"version": 1, "manifestSize": 10}`,
 		"branch": `{"branch": "dev", "version": 1, "manifestSize": 10}`,
 		"broken": `{"version": "one"`,
 	} {
