@@ -109,7 +109,7 @@ var typeWords = map[string]TypeKind{
 	"BOOLEAN": TypeBool, "BOOL": TypeBool,
 	"TINYINT": TypeInt8, "SMALLINT": TypeInt16, "INT": TypeInt32, "INTEGER": TypeInt32,
 	"BIGINT": TypeInt64,
-	"FLOAT": TypeFloat32, "REAL": TypeFloat32, "DOUBLE": TypeFloat64,
+	"FLOAT":  TypeFloat32, "REAL": TypeFloat32, "DOUBLE": TypeFloat64,
 	"STRING": TypeString, "VARCHAR": TypeString, "TEXT": TypeString,
 	"BINARY": TypeBinary, "VARBINARY": TypeBinary, "BYTEA": TypeBinary,
 	"DATE": TypeDate, "TIMESTAMP": TypeTimestamp, "DATETIME": TypeTimestamp,

@@ -22,7 +22,9 @@ func fixtureSchema() *arrow.Schema {
 		arrow.Field{Name: "y", Type: arrow.BinaryTypes.String, Nullable: true},
 		arrow.Field{Name: "inner", Type: inner, Nullable: true},
 	)
-	f := func(name string, dt arrow.DataType) arrow.Field { return arrow.Field{Name: name, Type: dt, Nullable: true} }
+	f := func(name string, dt arrow.DataType) arrow.Field {
+		return arrow.Field{Name: name, Type: dt, Nullable: true}
+	}
 	return arrow.NewSchema([]arrow.Field{
 		f("i8", arrow.PrimitiveTypes.Int8), f("i16", arrow.PrimitiveTypes.Int16),
 		f("i32", arrow.PrimitiveTypes.Int32), f("i64", arrow.PrimitiveTypes.Int64),

@@ -265,7 +265,10 @@ func (n *decodeNode) eval(ec *evalCtx) (datum, error) {
 	defer x.release()
 	d := x.arr.(*array.Dictionary)
 	idx := d.Indices()
-	dict := d.Dictionary()
+	// Dictionary() caches lazily inside the array, which would race when
+	// several filters read one batch concurrently; build a private view.
+	dict := array.MakeFromData(d.Data().Dictionary())
+	defer dict.Release()
 	rows := d.Len()
 	which := make([]int32, rows)
 	pick := make([]int, rows)

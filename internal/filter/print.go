@@ -141,8 +141,10 @@ func writeNode(b *strings.Builder, e Expr) {
 		b.WriteByte(']')
 	case *Unary:
 		if n.Op == OpNot {
+			// NOT NOT x needs no parentheses: the inner NOT binds exactly
+			// as tightly as the operand slot of the outer one.
 			b.WriteString("NOT ")
-			write(b, n.X, precNot+1)
+			write(b, n.X, precNot)
 		} else {
 			b.WriteByte('-')
 			write(b, n.X, precMul+1)
