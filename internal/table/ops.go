@@ -1,0 +1,134 @@
+package table
+
+import (
+	"context"
+	crand "crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/sarissa-db/sarissa/internal/lance"
+	"github.com/sarissa-db/sarissa/internal/lance/schema"
+)
+
+func (t *Table) fragmentWriter(sch *schema.Schema, target *arrow.Schema) *fragmentWriter {
+	return &fragmentWriter{bucket: t.lt.Bucket(), root: t.lt.Root(), opts: t.opts, schema: sch, target: target,
+		newName: t.lt.NewDataFileName}
+}
+
+func newNameFunc(entropy io.Reader) func() (string, error) {
+	if entropy == nil {
+		entropy = crand.Reader
+	}
+	return func() (string, error) { return lance.NewDataFileName(entropy) }
+}
+
+// Append writes the batches of r as new fragments and commits them as the
+// next version. Concurrent appends never conflict.
+func (t *Table) Append(ctx context.Context, r array.RecordReader) (*Snapshot, int64, error) {
+	base, err := t.Latest(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := base.ls.Writable(); err != nil {
+		return nil, 0, err
+	}
+	w := t.fragmentWriter(base.schema, base.arrow)
+	frags, err := w.writeAll(ctx, r)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(frags) == 0 {
+		return base, 0, nil
+	}
+	ls, err := t.lt.Commit(ctx, base.Version(), lance.NewAppend(frags...))
+	if err != nil {
+		return nil, 0, fmt.Errorf("commit append: %w", err)
+	}
+	s, err := t.snapshot(ls)
+	return s, w.rowsWritten, err
+}
+
+// Overwrite replaces the table's schema and content with r (nil for an empty
+// table of schema sch; sch nil keeps the reader's schema).
+func (t *Table) Overwrite(ctx context.Context, sch *arrow.Schema, r array.RecordReader) (*Snapshot, int64, error) {
+	base, err := t.Latest(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := base.ls.Writable(); err != nil {
+		return nil, 0, err
+	}
+	if sch == nil {
+		if r == nil {
+			return nil, 0, fmt.Errorf("%w: overwrite needs a schema or data", ErrInvalidArgument)
+		}
+		sch = r.Schema()
+	}
+	ls, err := schema.FromArrow(sch, 0)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+	}
+	w := t.fragmentWriter(ls, sch)
+	frags, err := w.writeAll(ctx, r)
+	if err != nil {
+		return nil, 0, err
+	}
+	fields, meta := ls.ToProto()
+	snap, err := t.lt.Commit(ctx, base.Version(), lance.NewOverwrite(fields, meta, frags, nil))
+	if err != nil {
+		return nil, 0, fmt.Errorf("commit overwrite: %w", err)
+	}
+	s, err := t.snapshot(snap)
+	return s, w.rowsWritten, err
+}
+
+// Count returns the number of live rows matching filter (all rows if empty).
+func (s *Snapshot) Count(ctx context.Context, filter string) (int64, error) {
+	if filter == "" {
+		return s.NumRows(), nil
+	}
+	sc, err := s.Scan(ctx, ScanOptions{Columns: []string{}, Filter: filter})
+	if err != nil {
+		return 0, err
+	}
+	defer sc.Close()
+	var n int64
+	for {
+		rec, err := sc.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		n += rec.NumRows()
+		rec.Release()
+	}
+}
+
+// retryOp re-executes a read-modify-write operation when its commit lost
+// against an incompatible concurrent change (e.g. another delete of the same
+// rows): the operation is re-planned on the newest version, as Lance does for
+// delete, update and merge_insert.
+func retryOp[T any](ctx context.Context, op func() (T, error)) (T, error) {
+	var zero T
+	var err error
+	for range defaultOpRetries {
+		var v T
+		v, err = op()
+		if err == nil {
+			return v, nil
+		}
+		if !errors.Is(err, lance.ErrIncompatibleConflict) {
+			return zero, err
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return zero, cerr
+		}
+	}
+	return zero, err
+}
