@@ -285,6 +285,9 @@ func (b *binder) compare(pos int, op BinaryOp, le, re Expr, l, r node) (node, er
 	if n, ok := b.outOfRange(op, l, r); ok {
 		return n, nil
 	}
+	if n, ok, err := b.mixedSign(pos, op, l, r); ok {
+		return n, err
+	}
 	l, r, err := b.coercePair(pos, le, re, l, r)
 	if err != nil {
 		return nil, err
@@ -536,4 +539,35 @@ func intTypeRange(dt arrow.DataType) (lo, hi *big.Int) {
 	}
 	half := new(big.Int).Lsh(one, bits-1)
 	return new(big.Int).Neg(half), new(big.Int).Sub(half, one)
+}
+
+// mixedSign binds a comparison between a uint64 and a signed integer,
+// which have no common integer type, to a kernel that compares them
+// exactly; a constant that fits the other side's type is narrowed instead.
+func (b *binder) mixedSign(pos int, op BinaryOp, l, r node) (node, bool, error) {
+	su := func(s, u arrow.DataType) bool { return isSignedInt(s) && u.ID() == arrow.UINT64 }
+	lt, rt := l.dtype(), r.dtype()
+	if !su(lt, rt) && !su(rt, lt) {
+		return nil, false, nil
+	}
+	if c, ok := l.(*constNode); ok {
+		if _, ok := b.exactConst(c, rt); ok {
+			return nil, false, nil
+		}
+	}
+	if c, ok := r.(*constNode); ok {
+		if _, ok := b.exactConst(c, lt); ok {
+			return nil, false, nil
+		}
+	}
+	sn, un := l, r
+	if su(rt, lt) {
+		sn, un, op = r, l, flip(op)
+	}
+	sn, err := b.cast(pos, sn, arrow.PrimitiveTypes.Int64, false)
+	if err != nil {
+		return nil, true, err
+	}
+	n, err := b.fold(&mixedCmpNode{op: op, s: sn, u: un}, sn, un)
+	return n, true, err
 }

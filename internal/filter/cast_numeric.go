@@ -1,7 +1,6 @@
 package filter
 
 import (
-	"fmt"
 	"math"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -244,5 +243,3 @@ func retype(a arrow.Array, dt arrow.DataType) arrow.Array {
 	defer data.Release()
 	return array.MakeFromData(data)
 }
-
-func formatValue(v any) string { return fmt.Sprint(v) }

@@ -25,10 +25,6 @@ func (d datum) release() {
 	}
 }
 
-// isNullScalar reports a scalar NULL, which makes most kernels' output
-// entirely NULL.
-func (d datum) isNullScalar() bool { return d.scalar && nullAt(d.arr, 0) }
-
 // nullAt reports whether row i of a is NULL. Arrays of the Null type have
 // no bitmap and report IsNull false in arrow-go, so they are special-cased.
 func nullAt(a arrow.Array, i int) bool {

@@ -336,3 +336,47 @@ func cmpBool(ec *evalCtx, op BinaryOp, l, r datum, rScalar bool, out []byte) {
 		copy(out[i:], buf[:])
 	}
 }
+
+// mixedCmpNode compares an int64 operand s with a uint64 operand u exactly:
+// a negative s is below every u, otherwise both compare as uint64.
+type mixedCmpNode struct {
+	op   BinaryOp // as in `s op u`
+	s, u node
+}
+
+func (n *mixedCmpNode) dtype() arrow.DataType { return boolType() }
+
+func (n *mixedCmpNode) eval(ec *evalCtx) (datum, error) {
+	s, err := n.s.eval(ec)
+	if err != nil {
+		return datum{}, err
+	}
+	defer s.release()
+	u, err := n.u.eval(ec)
+	if err != nil {
+		return datum{}, err
+	}
+	defer u.release()
+	rows, scalar := ec.rows(s, u)
+	valid, allNull := validityOf(ec.mem, rows, s, u)
+	if allNull {
+		return nullDatum(ec.mem, boolType(), rows, scalar), nil
+	}
+	sv, uv := fixedValues[int64](s.arr), fixedValues[uint64](u.arr)
+	match := make([]bool, rows)
+	for i := range match {
+		a, b := sv[0], uv[0]
+		if !s.scalar {
+			a = sv[i]
+		}
+		if !u.scalar {
+			b = uv[i]
+		}
+		c := -1
+		if a >= 0 {
+			c = cmp.Compare(uint64(a), b)
+		}
+		match[i] = cmpResult(n.op, c)
+	}
+	return datum{arr: boolsToArray(ec.mem, match, valid), scalar: scalar}, nil
+}

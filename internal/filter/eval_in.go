@@ -47,19 +47,6 @@ func (s *valueSet[T]) add(v T) {
 	}
 }
 
-func (s *valueSet[T]) has(v T) bool {
-	if s.m != nil {
-		_, ok := s.m[v]
-		return ok
-	}
-	for _, x := range s.small {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
 // intSet is valueSet for integer keys (floats use their order keys): past
 // smallSet entries it probes an open-addressing table with a multiplicative
 // hash, which is several times faster than a Go map for this use.
