@@ -21,14 +21,15 @@ const zstdMagic = 0xFD2FB528
 // codecs holds decoders shared by all reads of one Reader; zstd decoders are
 // expensive to create and safe for concurrent DecodeAll.
 type codecs struct {
-	once sync.Once
-	zstd *zstd.Decoder
-	err  error
+	once     sync.Once
+	maxBytes uint64 // bounds any single decompression (zstd bombs)
+	zstd     *zstd.Decoder
+	err      error
 }
 
 func (c *codecs) zstdDecoder() (*zstd.Decoder, error) {
 	c.once.Do(func() {
-		c.zstd, c.err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1))
+		c.zstd, c.err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(max(c.maxBytes, 1<<20)))
 	})
 	return c.zstd, c.err
 }

@@ -111,6 +111,7 @@ type page struct {
 func Open(ctx context.Context, src RangeReader, size int64, opts ReaderOptions) (*Reader, error) {
 	opts.setDefaults()
 	r := &Reader{src: src, size: uint64(size), opts: opts}
+	r.codecs.maxBytes = uint64(opts.MaxDecodeBytes)
 	if ra, ok := src.(RangeReaderAt); ok {
 		r.ra = ra
 	}

@@ -37,6 +37,8 @@ func allTypes() *arrow.Schema {
 		nullable("b", arrow.FixedWidthTypes.Boolean),
 		nullable("s", arrow.BinaryTypes.String),
 		nullable("cat", arrow.BinaryTypes.String),
+		{Name: "zs", Type: arrow.BinaryTypes.String, Nullable: true,
+			Metadata: arrow.NewMetadata([]string{CompressionKey, CompressionLevelKey}, []string{"zstd", "3"})},
 		nullable("ls", arrow.BinaryTypes.LargeString),
 		nullable("bin", arrow.BinaryTypes.Binary),
 		nullable("lbin", arrow.BinaryTypes.LargeBinary),
@@ -197,6 +199,9 @@ func roundTripAllTypes(t *testing.T, pageSize int64) {
 		vec := r.nodes[ls.FieldIndex("vec")].col
 		if len(vec.pages) < 3 {
 			t.Errorf("vec has %d pages", len(vec.pages))
+		}
+		if c := r.nodes[ls.FieldIndex("zs")].col.pages[0].enc.GetBinary().GetBytes().GetFlat().GetCompression(); c.GetScheme() != "zstd" || c.GetLevel() != 3 {
+			t.Errorf("zs compression: %v", c)
 		}
 		dict := 0
 		for _, pg := range r.nodes[ls.FieldIndex("cat")].col.pages {

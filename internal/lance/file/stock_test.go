@@ -101,7 +101,7 @@ func TestReadStockNode(t *testing.T) {
 		t.Fatalf("node is required for this test: %v", err)
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(node, "write-stock.mjs", dir, "5000", "32")
+	cmd := exec.Command(node, "write-stock.mjs", dir, "5000", "32", "zstd")
 	cmd.Dir = "testdata"
 	cmd.Env = append(os.Environ(), "LANCE_FILE_WRITER_MAX_PAGE_BYTES=16384")
 	out, err := cmd.CombinedOutput()
@@ -121,6 +121,10 @@ func TestReadStockNode(t *testing.T) {
 		if pages := len(n.col.pages); pages < 2 {
 			t.Errorf("column %s has %d pages; the test wants several", name, pages)
 		}
+	}
+	zs := r.nodes[r.schema.FieldIndex("zs")].col.pages[0].enc.GetBinary()
+	if zs.GetBytes().GetFlat().GetCompression().GetScheme() != "zstd" {
+		t.Errorf("column zs is not zstd-compressed: %v", zs)
 	}
 	// Lance never splits list offsets pages, but the items are split.
 	if pages := len(r.nodes[r.schema.FieldIndex("lstr")].children[0].col.pages); pages < 2 {

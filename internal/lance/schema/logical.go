@@ -254,8 +254,8 @@ func ParseLogicalType(lt string) (arrow.DataType, error) {
 			return bad()
 		}
 		n, err := strconv.ParseInt(parts[len(parts)-1], 10, 32)
-		if err != nil || n < 0 {
-			return bad()
+		if err != nil || n <= 0 {
+			return bad() // arrow-go rejects (panics on) empty fixed-size lists
 		}
 		innerName := strings.Join(parts[1:len(parts)-1], ":")
 		if innerName == BFloat16ExtName {

@@ -91,7 +91,7 @@ func TestLogicalTypeStrings(t *testing.T) {
 
 func TestParseLogicalTypeErrors(t *testing.T) {
 	for _, s := range []string{"", "int128", "timestamp:us", "timestamp:xs:-", "decimal:64:1:1",
-		"fixed_size_list:float", "fixed_size_list:nope:3", "fixed_size_binary:x", "dict:string:float:false",
+		"fixed_size_list:float", "fixed_size_list:nope:3", "fixed_size_list:float:0", "fixed_size_list:float:-1", "fixed_size_binary:x", "dict:string:float:false",
 		"time32:us", "time64:s", "struct"} {
 		if _, err := ParseLogicalType(s); !errors.Is(err, ErrUnsupportedType) {
 			t.Errorf("%q: got %v, want ErrUnsupportedType", s, err)

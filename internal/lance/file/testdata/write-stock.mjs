@@ -2,7 +2,10 @@
 // version 2.0) holding one column per type Sarissa's Lance file reader must
 // decode, and writes expected.json with the exact values that went in.
 //
-//   node write-stock.mjs <out-dir> [rows] [vector-dim]
+//   node write-stock.mjs <out-dir> [rows] [vector-dim] [zstd]
+//
+// With "zstd", one more string column asks Lance (through field metadata)
+// to zstd-compress its bytes.
 //
 // Values are built with apache-arrow makeData from raw typed arrays so that
 // what the JSON says is bit-for-bit what LanceDB received (no JS date or
@@ -15,6 +18,7 @@ import { join } from "node:path";
 const outDir = process.argv[2];
 const rows = Number(process.argv[3] ?? 300);
 const bigDim = Number(process.argv[4] ?? 8);
+const withZstd = process.argv[5] === "zstd";
 if (!outDir) {
   console.error("usage: node write-stock.mjs <out-dir> [rows] [vector-dim]");
   process.exit(2);
@@ -39,8 +43,8 @@ const fields = [];
 const datas = [];
 const expected = {};
 
-function add(name, type, data, exp) {
-  fields.push(new arrow.Field(name, type, true));
+function add(name, type, data, exp, metadata) {
+  fields.push(new arrow.Field(name, type, true, metadata));
   datas.push(data);
   expected[name] = exp;
 }
@@ -88,7 +92,7 @@ fixed("ts_ms_ny", new arrow.TimestampMillisecond("America/New_York"), BigInt64Ar
 
 // variable width
 const enc = new TextEncoder();
-function varWidth(name, type, gen, k, large, binary) {
+function varWidth(name, type, gen, k, large, binary, metadata) {
   const valid = Array.from({ length: rows }, (_, i) => !isNull(i, k));
   const parts = [];
   const offsets = large ? new BigInt64Array(rows + 1) : new Int32Array(rows + 1);
@@ -106,7 +110,7 @@ function varWidth(name, type, gen, k, large, binary) {
   const data = new Uint8Array(pos);
   let o = 0;
   for (const p of parts) { data.set(p, o); o += p.length; }
-  add(name, type, arrow.makeData({ type, length: rows, nullCount: nullCount(valid), nullBitmap: bitmap(valid), valueOffsets: offsets, data }), exp);
+  add(name, type, arrow.makeData({ type, length: rows, nullCount: nullCount(valid), nullBitmap: bitmap(valid), valueOffsets: offsets, data }), exp, metadata);
 }
 const word = (i) => "w" + Math.floor(rnd() * 1e9).toString(36) + "é".repeat(i % 4) + "-" + i;
 varWidth("s", new arrow.Utf8(), word, 9, false, false);
@@ -115,6 +119,10 @@ varWidth("bin", new arrow.Binary(), (i) => Uint8Array.from({ length: i % 9 }, (_
 varWidth("lbin", new arrow.LargeBinary(), (i) => Uint8Array.from({ length: (i * 5) % 13 }, (_, j) => (i + j * 7) & 255), 1, true, true);
 const colors = ["red", "green", "blue", "cyan", "magenta", "yellow", "black", "white"];
 varWidth("cat", new arrow.Utf8(), (i) => colors[(i * 5) % colors.length], 2, false, false);
+if (withZstd) {
+  varWidth("zs", new arrow.LargeUtf8(), (i) => "compress me " + colors[i % 8].repeat(1 + (i % 5)) + i, 3, true, false,
+    new Map([["lance-encoding:compression", "zstd"]]));
+}
 
 // all-null columns
 {
