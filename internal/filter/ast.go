@@ -12,6 +12,17 @@
 //
 // Every position reported by this package is a 0-based byte offset into the
 // filter text.
+//
+// Where this package knowingly differs from Lance/DataFusion:
+//   - regexp_match returns a boolean (Lance rewrites it to "IS NOT NULL" in
+//     filters anyway) and patterns use Go's RE2 syntax;
+//   - timestamp text without a zone is read as UTC, also against columns
+//     with a time zone (arrow-rs would read it in the column's zone), and
+//     TIMESTAMP literals must lie in the nanosecond range (1678-2261);
+//   - uint64 meets a signed integer exactly in comparisons, but arithmetic
+//     between them is done in int64 and fails on overflow (DataFusion
+//     widens to decimal); DECIMAL is not supported;
+//   - 0x.. and X'..' are binary literals, as sqlparser reads them.
 package filter
 
 import (

@@ -3,6 +3,7 @@ package filter
 import (
 	"context"
 	"encoding/binary"
+	"math"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -266,6 +267,9 @@ func broadcast(mem memory.Allocator, d datum, n int) (arrow.Array, error) {
 		return makeArray(dt, n, nil, vals), nil
 	case *array.String, *array.Binary:
 		v := bytesAt(a, 0)
+		if len(v) > 0 && n > math.MaxInt32/len(v) {
+			return nil, evalErrorf(0, "constant repeated %d times exceeds 2 GiB", n)
+		}
 		offBuf, offs := newFixed[int32](mem, n+1)
 		data := newBuffer(mem, len(v)*n)
 		for i := 0; i <= n; i++ {

@@ -69,7 +69,7 @@ func (b *Bound) EvalPredicate(ctx context.Context, rec arrow.RecordBatch, mem me
 	}
 	defer d.release()
 	n := ec.n
-	if d.scalar {
+	if d.scalar || isNull(d.arr.DataType()) {
 		vals := newBitmap(mem, n)
 		if bl, ok := d.arr.(*array.Boolean); ok && bl.IsValid(0) && bl.Value(0) {
 			bitutil.SetBitsTo(vals.Bytes(), 0, int64(n), true)

@@ -262,7 +262,7 @@ func (b *binder) like(n *Like) (node, error) {
 		if nullAt(pc.val, 0) {
 			return b.nullConst(boolType()), nil
 		}
-		ln := &likeNode{x: x, pattern: string(bytesAt(pc.val, 0)), esc: esc, ci: n.CaseInsensitive, not: n.Not}
+		ln := &likeNode{x: x, m: compileLike(string(bytesAt(pc.val, 0)), esc, n.CaseInsensitive), not: n.Not}
 		return b.fold(ln, x)
 	}
 	return b.fold(&likeDynNode{x: x, pat: p, esc: esc, ci: n.CaseInsensitive, not: n.Not}, x, p)

@@ -36,15 +36,15 @@ type likeSeg struct {
 	lit  []byte
 }
 
-// likeMatcher is a LIKE pattern compiled once per expression. Common shapes
-// run as a single bytes.HasPrefix/HasSuffix/Contains; the rest use an
-// iterative matcher that backtracks only to the last '%'.
+// likeMatcher is a LIKE pattern compiled once, at bind time for constant
+// patterns. It is immutable, so one matcher serves concurrent evaluations.
+// Common shapes run as a single prefix/suffix/substring test; the rest use
+// an iterative matcher that backtracks only to the last '%'.
 type likeMatcher struct {
 	kind    likeKind
 	a, b    []byte // literals for the fast paths
 	segs    []likeSeg
 	ci      bool // ILIKE: pattern literals are lower-cased, values lowered before matching
-	scratch []byte
 }
 
 // compileLike parses pattern. esc is the escape character: with it, the
@@ -115,9 +115,11 @@ func (m *likeMatcher) classify() {
 	}
 }
 
-func (m *likeMatcher) match(v []byte) bool {
+// match reports whether v matches. scratch is caller-owned working memory
+// for ILIKE, so the matcher itself stays read-only.
+func (m *likeMatcher) match(v []byte, scratch *[]byte) bool {
 	if m.ci {
-		v = m.lower(v)
+		v = lowerInto(scratch, v)
 	}
 	switch m.kind {
 	case likeExact:
@@ -136,20 +138,21 @@ func (m *likeMatcher) match(v []byte) bool {
 	return matchSegs(m.segs, v)
 }
 
-// lower lower-cases v, reusing a scratch buffer for ASCII text.
-func (m *likeMatcher) lower(v []byte) []byte {
+// lowerInto lower-cases v, reusing *scratch for ASCII text.
+func lowerInto(scratch *[]byte, v []byte) []byte {
 	for _, c := range v {
 		if c >= utf8.RuneSelf {
 			return bytes.ToLower(v)
 		}
 	}
-	m.scratch = append(m.scratch[:0], v...)
-	for i, c := range m.scratch {
+	s := append((*scratch)[:0], v...)
+	for i, c := range s {
 		if 'A' <= c && c <= 'Z' {
-			m.scratch[i] = c + 'a' - 'A'
+			s[i] = c + 'a' - 'A'
 		}
 	}
-	return m.scratch
+	*scratch = s
+	return s
 }
 
 func matchSegs(segs []likeSeg, s []byte) bool {
@@ -191,10 +194,9 @@ func matchSegs(segs []likeSeg, s []byte) bool {
 
 // likeNode is x [NOT] LIKE/ILIKE 'constant pattern'.
 type likeNode struct {
-	x       node
-	pattern string
-	esc     rune
-	ci, not bool
+	x   node
+	m   *likeMatcher
+	not bool
 }
 
 func (n *likeNode) dtype() arrow.DataType { return boolType() }
@@ -205,9 +207,7 @@ func (n *likeNode) eval(ec *evalCtx) (datum, error) {
 		return datum{}, err
 	}
 	defer x.release()
-	// A matcher per evaluation keeps the node safe for concurrent use (the
-	// ILIKE scratch buffer is mutable); compiling is cheap next to a batch.
-	m := compileLike(n.pattern, n.esc, n.ci)
+	m := n.m
 	rows := x.arr.Len()
 	if isLargeOffsets(x.arr.DataType()) {
 		v := newStrView[int64](x.arr)
@@ -223,13 +223,14 @@ func likeKernel[O int32 | int64](mem memory.Allocator, x datum, rows int, not bo
 	vals := newBitmap(mem, rows)
 	out := vals.Bytes()
 	var tmp [chunkLen]bool
+	var scratch []byte
 	for i := 0; i < rows; i += chunkLen {
 		t := tmp[:min(chunkLen, rows-i)]
 		o := offs[i : i+len(t)+1]
 		switch {
 		case m.ci || m.kind == likeGeneral || m.kind == likePrefixSuffix:
 			for j := range t {
-				t[j] = m.match(data[o[j]:o[j+1]])
+				t[j] = m.match(data[o[j]:o[j+1]], &scratch)
 			}
 		case m.kind == likePrefix && len(m.a) <= 8:
 			prefix8(t, o, data, m.a)
@@ -290,6 +291,7 @@ func (n *likeDynNode) eval(ec *evalCtx) (datum, error) {
 		return nullDatum(ec.mem, boolType(), rows, scalar), nil
 	}
 	cache := map[string]*likeMatcher{}
+	var scratch []byte
 	match := make([]bool, rows)
 	for i := range match {
 		if !validAt(bufBytes(valid), i) {
@@ -308,7 +310,7 @@ func (n *likeDynNode) eval(ec *evalCtx) (datum, error) {
 			m = compileLike(pat, n.esc, n.ci)
 			cache[pat] = m
 		}
-		match[i] = m.match(bytesAt(x.arr, xi)) != n.not
+		match[i] = m.match(bytesAt(x.arr, xi), &scratch) != n.not
 	}
 	vals := newBitmap(ec.mem, rows)
 	for i := 0; i < rows; i += chunkLen {

@@ -210,14 +210,23 @@ func addMul(acc, n, k int64) (int64, bool) {
 
 func formatInterval(months, days int32, nanos int64) string {
 	var parts []string
-	if months != 0 {
-		parts = append(parts, strconv.FormatInt(int64(months), 10)+" months")
+	add := func(v int64, unit string) {
+		if v != 0 {
+			parts = append(parts, strconv.FormatInt(v, 10)+" "+unit)
+		}
 	}
-	if days != 0 {
-		parts = append(parts, strconv.FormatInt(int64(days), 10)+" days")
-	}
-	if nanos != 0 {
-		parts = append(parts, strconv.FormatInt(nanos, 10)+" nanoseconds")
+	add(int64(months), "months")
+	add(int64(days), "days")
+	// Split the time part into the largest units that divide it exactly,
+	// so "2 hours 30 minutes" prints as such, not as nanoseconds.
+	rest := nanos
+	for _, u := range []struct {
+		name string
+		ns   int64
+	}{{"hours", int64(time.Hour)}, {"minutes", int64(time.Minute)}, {"seconds", nanosPerSecond},
+		{"milliseconds", int64(time.Millisecond)}, {"microseconds", int64(time.Microsecond)}, {"nanoseconds", 1}} {
+		add(rest/u.ns, u.name)
+		rest %= u.ns
 	}
 	if len(parts) == 0 {
 		return "0 days"
