@@ -41,10 +41,10 @@ type likeSeg struct {
 // Common shapes run as a single prefix/suffix/substring test; the rest use
 // an iterative matcher that backtracks only to the last '%'.
 type likeMatcher struct {
-	kind    likeKind
-	a, b    []byte // literals for the fast paths
-	segs    []likeSeg
-	ci      bool // ILIKE: pattern literals are lower-cased, values lowered before matching
+	kind likeKind
+	a, b []byte // literals for the fast paths
+	segs []likeSeg
+	ci   bool // ILIKE: pattern literals are lower-cased, values lowered before matching
 }
 
 // compileLike parses pattern. esc is the escape character: with it, the
