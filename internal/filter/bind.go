@@ -240,12 +240,14 @@ func (b *binder) unary(n *Unary) (node, error) {
 	return b.fold(&negNode{x: x, pos: n.At}, x)
 }
 
-// nullAs gives an untyped NULL constant the type dt; other nodes pass.
+// nullAs gives an untyped NULL (a literal, or a column of Arrow's Null
+// type) the type dt; other nodes pass unchanged.
 func (b *binder) nullAs(x node, dt arrow.DataType) node {
 	if isNull(x.dtype()) && !isNull(dt) {
 		if _, ok := x.(*constNode); ok {
 			return b.nullConst(dt)
 		}
+		return &castNode{x: x, to: dt}
 	}
 	return x
 }

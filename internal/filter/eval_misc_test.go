@@ -96,3 +96,37 @@ func TestEvalMisc(t *testing.T) {
 		}
 	}
 }
+
+// TestNullTypedColumn: a column of Arrow's Null type behaves as all-NULL
+// wherever a value is expected.
+func TestNullTypedColumn(t *testing.T) {
+	mem := newChecked(t)
+	ib := array.NewInt64Builder(mem)
+	ib.AppendValues([]int64{1, 2}, nil)
+	ints := ib.NewArray()
+	ib.Release()
+	defer ints.Release()
+	nulls := array.NewNull(2)
+	defer nulls.Release()
+	sc := arrow.NewSchema([]arrow.Field{{Name: "n", Type: arrow.Null, Nullable: true}, {Name: "i", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	rec := array.NewRecordBatch(sc, []arrow.Array{nulls, ints}, 2)
+	defer rec.Release()
+	cases := []struct{ filter, want string }{
+		{"n", "NN"},
+		{"n IS NULL", "TT"},
+		{"n AND i > 1", "FN"},
+		{"n OR i > 1", "NT"},
+		{"NOT n", "NN"},
+		{"n = i", "NN"},
+		{"n LIKE 'a%'", "NN"},
+		{"i + n > 0", "NN"},
+		{"coalesce(n, i) = 2", "FT"},
+		{"n IN (1, 2)", "NN"},
+		{"n IS TRUE", "FF"},
+	}
+	for _, c := range cases {
+		if got := evalTri(t, mem, rec, c.filter); got != c.want {
+			t.Errorf("%s: got %s, want %s", c.filter, got, c.want)
+		}
+	}
+}

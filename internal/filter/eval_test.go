@@ -353,12 +353,17 @@ func TestEvalSliced(t *testing.T) {
 	defer rec.Release()
 	sub := rec.NewSlice(1, 5)
 	defer sub.Release()
+	empty := rec.NewSlice(2, 2)
+	defer empty.Release()
 	for _, c := range evalCases {
 		if c.want == "" {
 			continue
 		}
 		if got := evalTri(t, mem, sub, c.filter); got != c.want[1:] {
 			t.Errorf("%s over rows 1..4: got %s, want %s", c.filter, got, c.want[1:])
+		}
+		if got := evalTri(t, mem, empty, c.filter); got != "" {
+			t.Errorf("%s over no rows: got %s", c.filter, got)
 		}
 	}
 }
