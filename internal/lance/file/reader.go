@@ -184,8 +184,14 @@ func (r *Reader) open(ctx context.Context) error {
 	}
 	r.footer = f
 
-	// Offset tables first; then everything they point at.
-	tablesStart := min(f.cmoStart, f.gboStart)
+	// Offset tables first; then everything they point at. Writers put the
+	// file descriptor just before the column metadata, so when the tail
+	// was too short, read another TailSize before the metadata as well:
+	// that usually saves a third request.
+	tablesStart := min(f.cmoStart, f.gboStart, f.colMetaStart)
+	if tablesStart < t.start {
+		tablesStart -= min(tablesStart, uint64(r.opts.TailSize))
+	}
 	if err := r.extend(ctx, t, tablesStart); err != nil {
 		return err
 	}
