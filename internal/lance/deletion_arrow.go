@@ -152,14 +152,6 @@ func (t fbTable) vector(i, elem int) (start, n int, err error) {
 	return p + 4, int(l), nil
 }
 
-func (t fbTable) str(i int) (string, error) {
-	start, n, err := t.vector(i, 1)
-	if err != nil {
-		return "", err
-	}
-	return string(t.buf[start : start+n]), nil
-}
-
 // decodeDeletionArrow reads an Arrow deletion file: one batch of one
 // non-null 32-bit integer column (Lance writes UInt32 named row_id; its
 // spec text says Int32, which is accepted too).

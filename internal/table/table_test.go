@@ -327,6 +327,9 @@ func TestSchemaEvolution(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if !s.Schema().HasField("twice") || s.Schema().HasField("double_id") {
+			t.Fatalf("rename did not take: %v", s.Schema())
+		}
 		s, err = tb.AlterColumns(ctx, []table.Alteration{{Path: "i32", DataType: arrow.PrimitiveTypes.Float64}})
 		if err != nil {
 			t.Fatal(err)

@@ -137,12 +137,12 @@ func launch(t testing.TB, node string, args []string, addr string) error {
 		}
 		select {
 		case err := <-exited:
-			return fmt.Errorf("Azurite exited before listening on %s (%v); output:\n%s", addr, err, out.String())
+			return fmt.Errorf("azurite exited before listening on %s (%v); output:\n%s", addr, err, out.String())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			stop(cmd, exited)
-			return fmt.Errorf("Azurite did not listen on %s within %v; output:\n%s", addr, startTimeout, out.String())
+			return fmt.Errorf("azurite did not listen on %s within %v; output:\n%s", addr, startTimeout, out.String())
 		}
 	}
 	t.Cleanup(func() { stop(cmd, exited) })
