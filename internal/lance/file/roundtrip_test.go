@@ -5,13 +5,13 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/sarissa-db/sarissa/internal/lance/lancepb/encpb"
 	"github.com/sarissa-db/sarissa/internal/lance/schema"
 )
 
@@ -393,8 +393,9 @@ func TestWriterAcceptsFSLItemNames(t *testing.T) {
 	}
 }
 
-// Lance 2.0 drops struct-level validity; so do we (and say so).
-func TestStructNullsAreDropped(t *testing.T) {
+// Lance 2.0 cannot store struct-level validity; null structs are refused
+// (as current Lance does) instead of being silently replaced.
+func TestStructNullsAreRefused(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	st := arrow.StructOf(nullable("a", arrow.PrimitiveTypes.Int32))
@@ -404,12 +405,27 @@ func TestStructNullsAreDropped(t *testing.T) {
 	b.Append(true)
 	b.FieldBuilder(0).(*array.Int32Builder).Append(7)
 	b.AppendNull()
+	b.Append(true)
+	b.FieldBuilder(0).(*array.Int32Builder).AppendNull()
 	col := b.NewArray()
 	b.Release()
-	rec := array.NewRecordBatch(as, []arrow.Array{col}, 2)
+	rec := array.NewRecordBatch(as, []arrow.Array{col}, 3)
 	col.Release()
 	defer rec.Release()
-	data, _ := writeFile(t, ls, []arrow.RecordBatch{rec}, WriterOptions{})
+
+	w, err := NewWriter(&bytes.Buffer{}, ls, WriterOptions{Path: "s.lance"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = w.Write(context.Background(), rec)
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), `lance file s.lance: field "s": 1 null structs`) {
+		t.Fatalf("got %v", err)
+	}
+	// The rows around the null struct are fine, including a null member.
+	ok1, ok2 := rec.NewSlice(0, 1), rec.NewSlice(2, 3)
+	defer ok1.Release()
+	defer ok2.Release()
+	data, _ := writeFile(t, ls, []arrow.RecordBatch{ok1, ok2}, WriterOptions{})
 	r, err := Open(context.Background(), ReaderAtSource{bytes.NewReader(data)}, int64(len(data)), ReaderOptions{Allocator: mem})
 	if err != nil {
 		t.Fatal(err)
@@ -420,11 +436,10 @@ func TestStructNullsAreDropped(t *testing.T) {
 	}
 	defer got.Release()
 	s := got.Column(0).(*array.Struct)
-	if s.NullN() != 0 || s.Field(0).(*array.Int32).Value(0) != 7 {
+	if s.NullN() != 0 || s.Field(0).(*array.Int32).Value(0) != 7 || s.Field(0).IsValid(1) {
 		t.Errorf("got %v", s)
 	}
 	if pg := r.nodes[0].col.pages; len(pg) != 1 || pg[0].enc.GetStruct() == nil || pg[0].rows != 2 {
 		t.Errorf("struct header pages: %v", pg)
 	}
-	_ = encpb.SimpleStruct{}
 }

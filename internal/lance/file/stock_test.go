@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/sarissa-db/sarissa/internal/testkit/nodejs"
 )
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
@@ -96,12 +98,11 @@ func TestReadStockNode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns node; run without -short")
 	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node is required for this test: %v", err)
-	}
+	nodejs.RequireModules(t) // fails (never skips) without node and the LanceDB packages
+	ctx, cancel := context.WithTimeout(context.Background(), nodejs.DefaultTimeout)
+	defer cancel()
 	dir := t.TempDir()
-	cmd := exec.Command(node, "write-stock.mjs", dir, "5000", "32", "zstd")
+	cmd := exec.CommandContext(ctx, "node", "write-stock.mjs", dir, "5000", "32", "zstd")
 	cmd.Dir = "testdata"
 	cmd.Env = append(os.Environ(), "LANCE_FILE_WRITER_MAX_PAGE_BYTES=16384")
 	out, err := cmd.CombinedOutput()

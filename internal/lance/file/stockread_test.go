@@ -2,6 +2,7 @@ package file
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/sarissa-db/sarissa/internal/lance/lancepb/tablepb"
 	"github.com/sarissa-db/sarissa/internal/lance/schema"
+	"github.com/sarissa-db/sarissa/internal/testkit/nodejs"
 )
 
 // writeTestTable wraps one data file in the smallest table stock Lance
@@ -84,10 +86,7 @@ func TestStockReadsOurFiles(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns node; run without -short")
 	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node is required for this test: %v", err)
-	}
+	nodejs.RequireModules(t) // fails (never skips) without node and the LanceDB packages
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	ls, err := schema.FromArrow(allTypes(), 0)
@@ -106,7 +105,9 @@ func TestStockReadsOurFiles(t *testing.T) {
 	writeTestTable(t, filepath.Join(dir, "ours.lance"), ls, data, info)
 
 	out := filepath.Join(dir, "batch")
-	cmd := exec.Command(node, "read-stock.mjs", dir, "ours", out)
+	ctx, cancel := context.WithTimeout(context.Background(), nodejs.DefaultTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "read-stock.mjs", dir, "ours", out)
 	cmd.Dir = "testdata"
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("read-stock.mjs: %v\n%s", err, b)

@@ -49,7 +49,7 @@ func (w *Writer) newColWriter(f *schema.Field, dt arrow.DataType) (colWriter, er
 		}
 		return &listWriter{w: w, col: col, large: t.ID() == arrow.LARGE_LIST, child: child}, nil
 	case *arrow.StructType:
-		sw := &structWriter{w: w, col: col}
+		sw := &structWriter{w: w, col: col, name: f.Name}
 		for i, cf := range f.Children {
 			c, err := w.newColWriter(cf, t.Field(i).Type)
 			if err != nil {
@@ -508,16 +508,25 @@ func (c *listWriter) flush() error {
 func (c *listWriter) finish(uint64) error { return c.child.finish(0) }
 
 // structWriter writes the struct's header column and its members. Lance
-// 2.0 has no struct-level validity: null structs read back as non-null
-// structs of their members' values, exactly as with Lance's own writer.
+// 2.0 has no struct-level validity, so null structs are refused rather than
+// silently turned into structs of whatever their members hold; current
+// Lance refuses them the same way.
 type structWriter struct {
 	w        *Writer
 	col      int
+	name     string
 	rows     uint64
 	children []colWriter
 }
 
 func (c *structWriter) append(d arrow.ArrayData, off, n uint64) error {
+	if v := d.Buffers()[0]; v != nil && d.NullN() > 0 {
+		start := d.Offset() + int(off)
+		if nulls := int(n) - bitutil.CountSetBits(v.Bytes(), start, int(n)); nulls > 0 {
+			return &locErr{where: fmt.Sprintf("field %q", c.name), kind: ErrUnsupported,
+				err: fmt.Errorf("%d null structs: Lance file format 2.0 cannot store struct validity (members may be null)", nulls)}
+		}
+	}
 	// Struct children are indexed through the parent's offset.
 	for i, cw := range c.children {
 		if err := cw.append(d.Children()[i], uint64(d.Offset())+off, n); err != nil {
