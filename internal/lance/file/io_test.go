@@ -118,3 +118,36 @@ func TestReadsOnlyWhatIsNeeded(t *testing.T) {
 		t.Errorf("read vec: %d bytes, want about %d", nb, want)
 	}
 }
+
+// A read whose values come from one contiguous range adopts the bytes
+// read instead of copying them: nothing is allocated for the values.
+func TestSingleRangeReadIsZeroCopy(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	dt := arrow.FixedSizeListOf(16, arrow.PrimitiveTypes.Float32)
+	as := arrow.NewSchema([]arrow.Field{{Name: "vec", Type: dt}}, nil)
+	ls, _ := schema.FromArrow(as, 0)
+	as, _ = ls.ToArrow()
+	g := newGen(5, mem)
+	g.nullPct = 0
+	col := g.array(as.Field(0).Type, 1000)
+	rec := array.NewRecordBatch(as, []arrow.Array{col}, 1000)
+	col.Release()
+	defer rec.Release()
+	data, _ := writeFile(t, ls, []arrow.RecordBatch{rec}, WriterOptions{})
+	src := &countingSource{src: ReaderAtSource{bytes.NewReader(data)}}
+	r, err := Open(context.Background(), src, int64(len(data)), ReaderOptions{Allocator: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := mem.CurrentAlloc() // the input batch
+	got, err := r.Read(context.Background(), nil, 100, 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Release()
+	sliceEqual(t, "vec", rec.Column(0), 100, 300, got.Column(0), 0, 200)
+	if n := mem.CurrentAlloc() - before; n != 0 {
+		t.Errorf("read allocated %d bytes; the values should alias the bytes read", n)
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -441,5 +443,69 @@ func TestStructNullsAreRefused(t *testing.T) {
 	}
 	if pg := r.nodes[0].col.pages; len(pg) != 1 || pg[0].enc.GetStruct() == nil || pg[0].rows != 2 {
 		t.Errorf("struct header pages: %v", pg)
+	}
+}
+
+func TestEmptyFile(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ls, _ := schema.FromArrow(allTypes(), 0)
+	data, info := writeFile(t, ls, nil, WriterOptions{})
+	if info.NumRows != 0 || info.NumColumns != len(ls.Flatten()) {
+		t.Errorf("info %+v", info)
+	}
+	r, err := Open(context.Background(), ReaderAtSource{bytes.NewReader(data)}, int64(len(data)), ReaderOptions{Allocator: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := r.Read(context.Background(), nil, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Release()
+	if rec.NumRows() != 0 || rec.NumCols() != int64(len(ls.Fields)) {
+		t.Errorf("%d rows %d cols", rec.NumRows(), rec.NumCols())
+	}
+}
+
+// One Reader serves many goroutines at once (run with -race).
+func TestConcurrentReads(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ls, _ := schema.FromArrow(allTypes(), 0)
+	as, _ := ls.ToArrow()
+	rec := makeBatch(21, mem, as, 3000)
+	defer rec.Release()
+	data, _ := writeFile(t, ls, []arrow.RecordBatch{rec}, WriterOptions{PageSize: 8 << 10})
+	r, err := Open(context.Background(), ReaderAtSource{bytes.NewReader(data)}, int64(len(data)), ReaderOptions{Allocator: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 5 {
+				start := int64((g*397 + i*113) % 2900)
+				got, err := r.Read(context.Background(), nil, start, start+100)
+				if err != nil {
+					errs <- err
+					return
+				}
+				for c := range as.Fields() {
+					want := array.NewSlice(rec.Column(c), start, start+100)
+					if !array.Equal(want, got.Column(c)) {
+						errs <- fmt.Errorf("goroutine %d: column %s differs", g, as.Field(c).Name)
+					}
+					want.Release()
+				}
+				got.Release()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
