@@ -24,11 +24,9 @@ type varSink struct {
 	where string
 	segs  []*varSeg
 	// scratch results, built once for dictionary lookups
-	built              bool
-	offs, data, valid  []byte
-	builtErr           error
-	ownedBufs          [3]*memory.Buffer
-	validCount, nBytes uint64
+	built             bool
+	offs, data, valid []byte
+	builtErr          error
 }
 
 // varSeg is count output slots starting at pos, from one page.

@@ -49,11 +49,6 @@ func (e *Error) Unwrap() []error {
 	return []error{e.Kind, e.Err}
 }
 
-// errAt builds an *Error; where and kind may be empty/nil.
-func errAt(path, where string, kind error, format string, args ...any) error {
-	return &Error{Path: path, Where: where, Kind: kind, Err: fmt.Errorf(format, args...)}
-}
-
 // locErr is an error raised deep in decoding that does not know the file
 // name yet; the public entry points turn it into an *Error.
 type locErr struct {
