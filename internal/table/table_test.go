@@ -521,3 +521,46 @@ func concurrentWriters(t *testing.T, b objstore.Bucket) {
 		}
 	}
 }
+
+func TestOverwriteReplacesSchemaAndData(t *testing.T) {
+	buckets(t, func(t *testing.T, b objstore.Bucket) {
+		ctx := context.Background()
+		opts, mem := checkedOpts(t)
+		rr := datagen.Reader(mem, 6, 0, 800, 800)
+		tb, _, err := table.Create(ctx, b, "t.lance", datagen.AllTypesSchema(), rr, opts)
+		rr.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sch := arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.BinaryTypes.String}}, nil)
+		bld := array.NewRecordBuilder(mem, sch)
+		bld.Field(0).(*array.StringBuilder).AppendValues([]string{"a", "b", "c"}, nil)
+		rec := bld.NewRecordBatch()
+		bld.Release()
+		rr2, _ := array.NewRecordReader(sch, []arrow.RecordBatch{rec})
+		rec.Release()
+		s, n, err := tb.Overwrite(ctx, nil, rr2)
+		rr2.Release()
+		if err != nil || n != 3 || s.Version() != 2 || s.NumRows() != 3 {
+			t.Fatalf("overwrite: version %v rows %v written %d err %v", s.Version(), s.NumRows(), n, err)
+		}
+		if !s.Schema().Equal(sch) {
+			t.Fatalf("schema after overwrite = %v", s.Schema())
+		}
+		got := collect(t, s, table.ScanOptions{})
+		defer got.Release()
+		if v := got.Column(0).(*array.String); v.Value(0) != "a" || v.Value(2) != "c" {
+			t.Fatalf("rows after overwrite: %v", v)
+		}
+		// The old version is still there.
+		old := mustCheckout(t, tb, 1)
+		if old.NumRows() != 800 || old.Schema().NumFields() != datagen.AllTypesSchema().NumFields() {
+			t.Fatalf("version 1 changed: %d rows, %d columns", old.NumRows(), old.Schema().NumFields())
+		}
+		// An empty overwrite keeps a schema and no rows.
+		s, _, err = tb.Overwrite(ctx, sch, nil)
+		if err != nil || s.NumRows() != 0 || len(s.Lance().Fragments()) != 0 {
+			t.Fatalf("empty overwrite: %v rows, %v", s.NumRows(), err)
+		}
+	})
+}
