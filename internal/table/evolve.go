@@ -32,11 +32,8 @@ func (t *Table) AddColumns(ctx context.Context, cols []NewColumn) (*Snapshot, er
 	if len(cols) == 0 {
 		return nil, fmt.Errorf("%w: add_columns needs at least one column", ErrInvalidArgument)
 	}
-	base, err := t.Latest(ctx)
+	base, err := t.writableLatest(ctx)
 	if err != nil {
-		return nil, err
-	}
-	if err := base.ls.Writable(); err != nil {
 		return nil, err
 	}
 	exprs := make([]*filter.Bound, len(cols))
@@ -94,11 +91,7 @@ func (t *Table) AddColumns(ctx context.Context, cols []NewColumn) (*Snapshot, er
 	full := base.schema.Clone()
 	full.Fields = append(full.Fields, added.Fields...)
 	fields, meta := full.ToProto()
-	ls, err := t.lt.Commit(ctx, base.Version(), lance.NewMerge(fields, meta, frags))
-	if err != nil {
-		return nil, fmt.Errorf("commit add_columns: %w", err)
-	}
-	return t.snapshot(ls)
+	return t.commit(ctx, base, "add_columns", lance.NewMerge(fields, meta, frags))
 }
 
 // rewriteColumns computes columns for every fragment of base and returns the
@@ -209,11 +202,8 @@ func (t *Table) AlterColumns(ctx context.Context, alts []Alteration) (*Snapshot,
 	if len(alts) == 0 {
 		return nil, fmt.Errorf("%w: alter_columns needs at least one alteration", ErrInvalidArgument)
 	}
-	base, err := t.Latest(ctx)
+	base, err := t.writableLatest(ctx)
 	if err != nil {
-		return nil, err
-	}
-	if err := base.ls.Writable(); err != nil {
 		return nil, err
 	}
 	next := base.schema.Clone()
@@ -265,11 +255,7 @@ func (t *Table) AlterColumns(ctx context.Context, alts []Alteration) (*Snapshot,
 	}
 	if len(casts) == 0 {
 		fields, _ := next.ToProto()
-		ls, err := t.lt.Commit(ctx, base.Version(), lance.NewProject(fields))
-		if err != nil {
-			return nil, fmt.Errorf("commit alter_columns: %w", err)
-		}
-		return t.snapshot(ls)
+		return t.commit(ctx, base, "alter_columns", lance.NewProject(fields))
 	}
 	return t.castColumns(ctx, base, next, casts)
 }
@@ -317,11 +303,7 @@ func (t *Table) castColumns(ctx context.Context, base *Snapshot, next *schema.Sc
 		return nil, err
 	}
 	fields, meta := next.ToProto()
-	ls, err := t.lt.Commit(ctx, base.Version(), lance.NewMerge(fields, meta, frags))
-	if err != nil {
-		return nil, fmt.Errorf("commit alter_columns: %w", err)
-	}
-	return t.snapshot(ls)
+	return t.commit(ctx, base, "alter_columns", lance.NewMerge(fields, meta, frags))
 }
 
 // DropColumns removes columns from the schema. Their data stays in the data
@@ -330,11 +312,8 @@ func (t *Table) DropColumns(ctx context.Context, names []string) (*Snapshot, err
 	if len(names) == 0 {
 		return nil, fmt.Errorf("%w: drop_columns needs at least one column", ErrInvalidArgument)
 	}
-	base, err := t.Latest(ctx)
+	base, err := t.writableLatest(ctx)
 	if err != nil {
-		return nil, err
-	}
-	if err := base.ls.Writable(); err != nil {
 		return nil, err
 	}
 	next := base.schema.Clone()
@@ -349,11 +328,7 @@ func (t *Table) DropColumns(ctx context.Context, names []string) (*Snapshot, err
 		return nil, fmt.Errorf("%w: drop_columns: cannot drop every column of a table", ErrInvalidArgument)
 	}
 	fields, _ := next.ToProto()
-	ls, err := t.lt.Commit(ctx, base.Version(), lance.NewProject(fields))
-	if err != nil {
-		return nil, fmt.Errorf("commit drop_columns: %w", err)
-	}
-	return t.snapshot(ls)
+	return t.commit(ctx, base, "drop_columns", lance.NewProject(fields))
 }
 
 // quoteIdent quotes a (possibly dotted) column path for the filter dialect.

@@ -30,11 +30,8 @@ func (t *Table) Delete(ctx context.Context, predicate string) (*Snapshot, int64,
 		n int64
 	}
 	r, err := retryOp(ctx, func() (result, error) {
-		base, err := t.Latest(ctx)
+		base, err := t.writableLatest(ctx)
 		if err != nil {
-			return result{}, err
-		}
-		if err := base.ls.Writable(); err != nil {
 			return result{}, err
 		}
 		hits, n, err := base.matchingRows(ctx, predicate)
@@ -45,11 +42,7 @@ func (t *Table) Delete(ctx context.Context, predicate string) (*Snapshot, int64,
 		if err != nil {
 			return result{}, err
 		}
-		ls, err := t.lt.Commit(ctx, base.Version(), lance.NewDelete(updated, removed, predicate))
-		if err != nil {
-			return result{}, fmt.Errorf("commit delete: %w", err)
-		}
-		s, err := t.snapshot(ls)
+		s, err := t.commit(ctx, base, "delete", lance.NewDelete(updated, removed, predicate))
 		return result{s, n}, err
 	})
 	return r.s, r.n, err
@@ -142,11 +135,8 @@ func (t *Table) Update(ctx context.Context, predicate string, sets []SetClause) 
 		n int64
 	}
 	r, err := retryOp(ctx, func() (result, error) {
-		base, err := t.Latest(ctx)
+		base, err := t.writableLatest(ctx)
 		if err != nil {
-			return result{}, err
-		}
-		if err := base.ls.Writable(); err != nil {
 			return result{}, err
 		}
 		s, n, err := t.update(ctx, base, predicate, sets)
@@ -218,11 +208,7 @@ func (t *Table) update(ctx context.Context, base *Snapshot, predicate string, se
 	if err != nil {
 		return nil, 0, err
 	}
-	ls, err := t.lt.Commit(ctx, base.Version(), lance.NewUpdate(removed, updated, newFrags, modified))
-	if err != nil {
-		return nil, 0, fmt.Errorf("commit update: %w", err)
-	}
-	s, err := t.snapshot(ls)
+	s, err := t.commit(ctx, base, "update", lance.NewUpdate(removed, updated, newFrags, modified))
 	return s, n, err
 }
 

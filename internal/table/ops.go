@@ -29,11 +29,8 @@ func newNameFunc(entropy io.Reader) func() (string, error) {
 // Append writes the batches of r as new fragments and commits them as the
 // next version. Concurrent appends never conflict.
 func (t *Table) Append(ctx context.Context, r array.RecordReader) (*Snapshot, int64, error) {
-	base, err := t.Latest(ctx)
+	base, err := t.writableLatest(ctx)
 	if err != nil {
-		return nil, 0, err
-	}
-	if err := base.ls.Writable(); err != nil {
 		return nil, 0, err
 	}
 	w := t.fragmentWriter(base.schema, base.arrow)
@@ -44,22 +41,15 @@ func (t *Table) Append(ctx context.Context, r array.RecordReader) (*Snapshot, in
 	if len(frags) == 0 {
 		return base, 0, nil
 	}
-	ls, err := t.lt.Commit(ctx, base.Version(), lance.NewAppend(frags...))
-	if err != nil {
-		return nil, 0, fmt.Errorf("commit append: %w", err)
-	}
-	s, err := t.snapshot(ls)
+	s, err := t.commit(ctx, base, "append", lance.NewAppend(frags...))
 	return s, w.rowsWritten, err
 }
 
 // Overwrite replaces the table's schema and content with r (nil for an empty
 // table of schema sch; sch nil keeps the reader's schema).
 func (t *Table) Overwrite(ctx context.Context, sch *arrow.Schema, r array.RecordReader) (*Snapshot, int64, error) {
-	base, err := t.Latest(ctx)
+	base, err := t.writableLatest(ctx)
 	if err != nil {
-		return nil, 0, err
-	}
-	if err := base.ls.Writable(); err != nil {
 		return nil, 0, err
 	}
 	if sch == nil {
@@ -78,11 +68,7 @@ func (t *Table) Overwrite(ctx context.Context, sch *arrow.Schema, r array.Record
 		return nil, 0, err
 	}
 	fields, meta := ls.ToProto()
-	snap, err := t.lt.Commit(ctx, base.Version(), lance.NewOverwrite(fields, meta, frags, nil))
-	if err != nil {
-		return nil, 0, fmt.Errorf("commit overwrite: %w", err)
-	}
-	s, err := t.snapshot(snap)
+	s, err := t.commit(ctx, base, "overwrite", lance.NewOverwrite(fields, meta, frags, nil))
 	return s, w.rowsWritten, err
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/sarissa-db/sarissa/internal/lance"
+	"github.com/sarissa-db/sarissa/internal/lance/lancepb/tablepb"
 	"github.com/sarissa-db/sarissa/internal/lance/schema"
 	"github.com/sarissa-db/sarissa/internal/objstore"
 )
@@ -148,6 +149,28 @@ func (t *Table) Restore(ctx context.Context, v uint64) (*Snapshot, error) {
 	ls, err := t.lt.Restore(ctx, v)
 	if err != nil {
 		return nil, err
+	}
+	return t.snapshot(ls)
+}
+
+// writableLatest returns the newest version, refusing tables whose features
+// we can read but not commit on.
+func (t *Table) writableLatest(ctx context.Context) (*Snapshot, error) {
+	base, err := t.Latest(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := base.ls.Writable(); err != nil {
+		return nil, err
+	}
+	return base, nil
+}
+
+// commit commits txn on top of base and returns the new version.
+func (t *Table) commit(ctx context.Context, base *Snapshot, what string, txn *tablepb.Transaction) (*Snapshot, error) {
+	ls, err := t.lt.Commit(ctx, base.Version(), txn)
+	if err != nil {
+		return nil, fmt.Errorf("commit %s: %w", what, err)
 	}
 	return t.snapshot(ls)
 }
