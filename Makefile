@@ -49,8 +49,11 @@ vet:
 staticcheck: $(STATICCHECK)
 	$(STATICCHECK) ./...
 
+# internal/vector also has a simd/archsimd build (GOEXPERIMENT=simd, amd64
+# only) beside the portable one; unit tests both.
 unit: npm-deps
 	$(GO) test -race -count=1 ./...
+	if [ "$$($(GO) env GOARCH)" = amd64 ]; then GOEXPERIMENT=simd $(GO) test -race -count=1 ./internal/vector/...; fi
 
 ## fuzz: run every Go fuzz target for FUZZTIME (default 10s) each
 fuzz:

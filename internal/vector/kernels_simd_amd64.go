@@ -1,0 +1,231 @@
+//go:build goexperiment.simd && amd64
+
+package vector
+
+import "simd/archsimd"
+
+// SIMD kernels over simd/archsimd. Rows are loaded through array pointers
+// ((*[16]float32)(s[j:j+16])), which compiles to one bounds check and a
+// plain vector load; the final partial chunk of a row (dimensions that are
+// not a multiple of the vector width) is copied into a zero-padded array, so
+// padding lanes add nothing to the sums. (archsimd's masked SlicePart loads
+// would do the same, but they convert a short slice into a pointer to a full
+// vector, which -race's checkptr rejects.)
+
+var (
+	avx512Kernels = kernelSet{name: "avx512", l2: l2AVX512, dot: dotAVX512, dotNorm: dotNormAVX512}
+	avx2Kernels   = kernelSet{name: "avx2", l2: l2AVX2, dot: dotAVX2, dotNorm: dotNormAVX2}
+)
+
+func bestKernels() kernelSet {
+	switch {
+	case archsimd.X86.AVX512():
+		return avx512Kernels
+	case archsimd.X86.AVX2() && archsimd.X86.FMA():
+		return avx2Kernels
+	}
+	return portableKernels
+}
+
+func availableKernels() []kernelSet {
+	out := []kernelSet{portableKernels}
+	if archsimd.X86.AVX2() && archsimd.X86.FMA() {
+		out = append(out, avx2Kernels)
+	}
+	if archsimd.X86.AVX512() {
+		out = append(out, avx512Kernels)
+	}
+	return out
+}
+
+func sum16(x archsimd.Float32x16) float32 {
+	return sum8(x.GetLo().Add(x.GetHi()))
+}
+
+func sum8(x archsimd.Float32x8) float32 {
+	s4 := x.GetLo().Add(x.GetHi())
+	s2 := s4.AddPairs(s4)
+	return s2.GetElem(0) + s2.GetElem(1)
+}
+
+func l2AVX512(q, rows, out []float32) {
+	dim := len(q)
+	full := dim &^ 15
+	var qt, rt [16]float32
+	copy(qt[:], q[full:])
+	qtail := archsimd.LoadFloat32x16(&qt)
+	for i := range out {
+		row := rows[i*dim : i*dim+dim : i*dim+dim]
+		var acc0, acc1 archsimd.Float32x16
+		j := 0
+		for ; j+32 <= full; j += 32 {
+			a0 := archsimd.LoadFloat32x16((*[16]float32)(q[j : j+16]))
+			b0 := archsimd.LoadFloat32x16((*[16]float32)(row[j : j+16]))
+			a1 := archsimd.LoadFloat32x16((*[16]float32)(q[j+16 : j+32]))
+			b1 := archsimd.LoadFloat32x16((*[16]float32)(row[j+16 : j+32]))
+			d0 := a0.Sub(b0)
+			d1 := a1.Sub(b1)
+			acc0 = d0.MulAdd(d0, acc0)
+			acc1 = d1.MulAdd(d1, acc1)
+		}
+		if j < full {
+			a := archsimd.LoadFloat32x16((*[16]float32)(q[j : j+16]))
+			b := archsimd.LoadFloat32x16((*[16]float32)(row[j : j+16]))
+			d := a.Sub(b)
+			acc0 = d.MulAdd(d, acc0)
+			j += 16
+		}
+		if j < dim {
+			copy(rt[:], row[j:])
+			d := qtail.Sub(archsimd.LoadFloat32x16(&rt))
+			acc1 = d.MulAdd(d, acc1)
+		}
+		out[i] = sum16(acc0.Add(acc1))
+	}
+}
+
+func dotAVX512(q, rows, out []float32) {
+	dim := len(q)
+	full := dim &^ 15
+	var qt, rt [16]float32
+	copy(qt[:], q[full:])
+	qtail := archsimd.LoadFloat32x16(&qt)
+	for i := range out {
+		row := rows[i*dim : i*dim+dim : i*dim+dim]
+		var acc0, acc1 archsimd.Float32x16
+		j := 0
+		for ; j+32 <= full; j += 32 {
+			a0 := archsimd.LoadFloat32x16((*[16]float32)(q[j : j+16]))
+			b0 := archsimd.LoadFloat32x16((*[16]float32)(row[j : j+16]))
+			a1 := archsimd.LoadFloat32x16((*[16]float32)(q[j+16 : j+32]))
+			b1 := archsimd.LoadFloat32x16((*[16]float32)(row[j+16 : j+32]))
+			acc0 = a0.MulAdd(b0, acc0)
+			acc1 = a1.MulAdd(b1, acc1)
+		}
+		if j < full {
+			a := archsimd.LoadFloat32x16((*[16]float32)(q[j : j+16]))
+			b := archsimd.LoadFloat32x16((*[16]float32)(row[j : j+16]))
+			acc0 = a.MulAdd(b, acc0)
+			j += 16
+		}
+		if j < dim {
+			copy(rt[:], row[j:])
+			acc1 = qtail.MulAdd(archsimd.LoadFloat32x16(&rt), acc1)
+		}
+		out[i] = sum16(acc0.Add(acc1))
+	}
+}
+
+func dotNormAVX512(q, rows, dots, norms []float32) {
+	dim := len(q)
+	full := dim &^ 15
+	norms = norms[:len(dots)]
+	var qt, rt [16]float32
+	copy(qt[:], q[full:])
+	qtail := archsimd.LoadFloat32x16(&qt)
+	for i := range dots {
+		row := rows[i*dim : i*dim+dim : i*dim+dim]
+		var xy, yy archsimd.Float32x16
+		j := 0
+		for ; j < full; j += 16 {
+			a := archsimd.LoadFloat32x16((*[16]float32)(q[j : j+16]))
+			b := archsimd.LoadFloat32x16((*[16]float32)(row[j : j+16]))
+			xy = a.MulAdd(b, xy)
+			yy = b.MulAdd(b, yy)
+		}
+		if j < dim {
+			copy(rt[:], row[j:])
+			b := archsimd.LoadFloat32x16(&rt)
+			xy = qtail.MulAdd(b, xy)
+			yy = b.MulAdd(b, yy)
+		}
+		dots[i] = sum16(xy)
+		norms[i] = sum16(yy)
+	}
+}
+
+func l2AVX2(q, rows, out []float32) {
+	dim := len(q)
+	full := dim &^ 7
+	for i := range out {
+		row := rows[i*dim : i*dim+dim : i*dim+dim]
+		var acc0, acc1 archsimd.Float32x8
+		j := 0
+		for ; j+16 <= full; j += 16 {
+			a0 := archsimd.LoadFloat32x8((*[8]float32)(q[j : j+8]))
+			b0 := archsimd.LoadFloat32x8((*[8]float32)(row[j : j+8]))
+			a1 := archsimd.LoadFloat32x8((*[8]float32)(q[j+8 : j+16]))
+			b1 := archsimd.LoadFloat32x8((*[8]float32)(row[j+8 : j+16]))
+			d0 := a0.Sub(b0)
+			d1 := a1.Sub(b1)
+			acc0 = d0.MulAdd(d0, acc0)
+			acc1 = d1.MulAdd(d1, acc1)
+		}
+		if j < full {
+			a := archsimd.LoadFloat32x8((*[8]float32)(q[j : j+8]))
+			b := archsimd.LoadFloat32x8((*[8]float32)(row[j : j+8]))
+			d := a.Sub(b)
+			acc0 = d.MulAdd(d, acc0)
+			j += 8
+		}
+		s := sum8(acc0.Add(acc1))
+		for ; j < dim; j++ {
+			d := q[j] - row[j]
+			s += d * d
+		}
+		out[i] = s
+	}
+}
+
+func dotAVX2(q, rows, out []float32) {
+	dim := len(q)
+	full := dim &^ 7
+	for i := range out {
+		row := rows[i*dim : i*dim+dim : i*dim+dim]
+		var acc0, acc1 archsimd.Float32x8
+		j := 0
+		for ; j+16 <= full; j += 16 {
+			a0 := archsimd.LoadFloat32x8((*[8]float32)(q[j : j+8]))
+			b0 := archsimd.LoadFloat32x8((*[8]float32)(row[j : j+8]))
+			a1 := archsimd.LoadFloat32x8((*[8]float32)(q[j+8 : j+16]))
+			b1 := archsimd.LoadFloat32x8((*[8]float32)(row[j+8 : j+16]))
+			acc0 = a0.MulAdd(b0, acc0)
+			acc1 = a1.MulAdd(b1, acc1)
+		}
+		if j < full {
+			a := archsimd.LoadFloat32x8((*[8]float32)(q[j : j+8]))
+			b := archsimd.LoadFloat32x8((*[8]float32)(row[j : j+8]))
+			acc0 = a.MulAdd(b, acc0)
+			j += 8
+		}
+		s := sum8(acc0.Add(acc1))
+		for ; j < dim; j++ {
+			s += q[j] * row[j]
+		}
+		out[i] = s
+	}
+}
+
+func dotNormAVX2(q, rows, dots, norms []float32) {
+	dim := len(q)
+	full := dim &^ 7
+	norms = norms[:len(dots)]
+	for i := range dots {
+		row := rows[i*dim : i*dim+dim : i*dim+dim]
+		var xy, yy archsimd.Float32x8
+		j := 0
+		for ; j < full; j += 8 {
+			a := archsimd.LoadFloat32x8((*[8]float32)(q[j : j+8]))
+			b := archsimd.LoadFloat32x8((*[8]float32)(row[j : j+8]))
+			xy = a.MulAdd(b, xy)
+			yy = b.MulAdd(b, yy)
+		}
+		x, y := sum8(xy), sum8(yy)
+		for ; j < dim; j++ {
+			x += q[j] * row[j]
+			y += row[j] * row[j]
+		}
+		dots[i] = x
+		norms[i] = y
+	}
+}
