@@ -1,0 +1,76 @@
+package query
+
+import (
+	"context"
+	"errors"
+	"runtime"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/sarissa-db/sarissa/internal/table"
+)
+
+// Options configure one query execution.
+type Options struct {
+	// Cache holds decoded vector columns across queries; nil caches nothing.
+	Cache *Cache
+	// TableURI identifies the table's storage for cache keys: the full
+	// location URL of the table root (e.g. az://account/container/db/t.lance).
+	// Two different tables must never share it. Empty disables caching.
+	TableURI string
+	// Parallelism is the number of goroutines scanning vectors (default
+	// GOMAXPROCS).
+	Parallelism int
+	// Allocator allocates result buffers (default memory.DefaultAllocator).
+	Allocator memory.Allocator
+}
+
+func (o Options) withDefaults() Options {
+	if o.Parallelism <= 0 {
+		o.Parallelism = runtime.GOMAXPROCS(0)
+	}
+	if o.Allocator == nil {
+		o.Allocator = memory.DefaultAllocator
+	}
+	return o
+}
+
+// Result is a query's output: a schema and the batches holding the rows, in
+// order. The caller owns the batches and must call Release.
+type Result struct {
+	Schema  *arrow.Schema
+	Batches []arrow.RecordBatch
+}
+
+// NumRows is the total number of result rows.
+func (r *Result) NumRows() int64 {
+	var n int64
+	for _, b := range r.Batches {
+		n += b.NumRows()
+	}
+	return n
+}
+
+// Release releases every batch.
+func (r *Result) Release() {
+	if r == nil {
+		return
+	}
+	for _, b := range r.Batches {
+		b.Release()
+	}
+	r.Batches = nil
+}
+
+// Execute runs req against snap. The caller checks out the snapshot that
+// req.Version asks for; Execute does not look at req.Version.
+func Execute(ctx context.Context, snap *table.Snapshot, req Request, opts Options) (*Result, error) {
+	return nil, errors.New("query: not implemented yet")
+}
+
+// Explain describes how req would run against snap, as the text
+// explain_plan returns (the caller JSON-encodes it as a string).
+func Explain(ctx context.Context, snap *table.Snapshot, req Request, verbose bool) (string, error) {
+	return "", errors.New("query: not implemented yet")
+}
