@@ -1,7 +1,9 @@
-// Package nodejs runs the Node.js scripts under test/compat from Go tests.
+// Package nodejs runs the Node.js scripts under test/compat and test/e2e from
+// Go tests.
 //
 // Those scripts drive stock LanceDB (@lancedb/lancedb) and apache-arrow, the
-// reference implementations our Lance reader and writer are checked against.
+// reference implementations our Lance reader and writer are checked against,
+// and the official LanceDB client against a running Sarissa server.
 // The Node packages come from the repository's package-lock.json; `make test`
 // installs them with `npm ci`.
 package nodejs
@@ -86,19 +88,32 @@ func missingModules(root string) []string {
 // the test with the script's stderr.
 func RunScript(t testing.TB, ctx context.Context, script string, args ...string) []byte {
 	t.Helper()
+	return RunScriptIn(t, ctx, filepath.Join("test", "compat"), script, args...)
+}
+
+// RunScriptIn is RunScript for a script in another directory: dir is either
+// relative to the repository root (test/e2e) or absolute (a test's temporary
+// directory, which must be able to resolve the repository's node_modules,
+// e.g. through a symlink). The script runs from the repository root.
+func RunScriptIn(t testing.TB, ctx context.Context, dir, script string, args ...string) []byte {
+	t.Helper()
 	RequireModules(t)
-	out, err := runScript(ctx, RepoRoot(t), script, args...)
+	root := RepoRoot(t)
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(root, dir)
+	}
+	out, err := runScript(ctx, root, dir, script, args...)
 	if err != nil {
 		t.Fatalf("nodejs: %v", err)
 	}
 	return out
 }
 
-func runScript(ctx context.Context, root, script string, args ...string) ([]byte, error) {
+func runScript(ctx context.Context, root, dir, script string, args ...string) ([]byte, error) {
 	if filepath.IsAbs(script) || strings.Contains(filepath.ToSlash(script), "..") {
-		return nil, fmt.Errorf("script %q: want a file name inside test/compat", script)
+		return nil, fmt.Errorf("script %q: want a file name inside %s", script, dir)
 	}
-	path := filepath.Join(root, "test", "compat", script)
+	path := filepath.Join(dir, script)
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("script %s: %w", script, err)
 	}

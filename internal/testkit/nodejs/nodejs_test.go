@@ -36,32 +36,34 @@ func TestRunScriptErrors(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("usage error carries stderr", func(t *testing.T) {
-		_, err := runScript(ctx, root, "dump.mjs")
+		_, err := runScript(ctx, root, compat(root), "dump.mjs")
 		if err == nil || !strings.Contains(err.Error(), "usage: node dump.mjs") || !strings.Contains(err.Error(), "exit status 2") {
 			t.Fatalf("err = %v, want exit status 2 with the usage text", err)
 		}
 	})
 	t.Run("missing script", func(t *testing.T) {
-		_, err := runScript(ctx, root, "no-such-script.mjs")
+		_, err := runScript(ctx, root, compat(root), "no-such-script.mjs")
 		if !os.IsNotExist(unwrapAll(err)) {
 			t.Fatalf("err = %v, want a not-exist error", err)
 		}
 	})
 	t.Run("path outside test/compat", func(t *testing.T) {
-		_, err := runScript(ctx, root, "../../go.mod")
-		if err == nil || !strings.Contains(err.Error(), "inside test/compat") {
+		_, err := runScript(ctx, root, compat(root), "../../go.mod")
+		if err == nil || !strings.Contains(err.Error(), "want a file name inside "+compat(root)) {
 			t.Fatalf("err = %v, want a rejection", err)
 		}
 	})
 	t.Run("cancelled context", func(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
-		_, err := runScript(cctx, root, "versions.mjs", t.TempDir(), "t")
+		_, err := runScript(cctx, root, compat(root), "versions.mjs", t.TempDir(), "t")
 		if err == nil || !strings.Contains(err.Error(), "stopped after") {
 			t.Fatalf("err = %v, want a stopped-by-context error", err)
 		}
 	})
 }
+
+func compat(root string) string { return filepath.Join(root, "test", "compat") }
 
 func unwrapAll(err error) error {
 	for {
