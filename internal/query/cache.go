@@ -101,20 +101,6 @@ func (c *Cache) Purge() {
 	c.used = 0
 }
 
-// peek returns the cached value for key without loading it.
-func (c *Cache) peek(key cacheKey) (cacheValue, bool) {
-	if c == nil || key.table == "" {
-		return nil, false
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if el, ok := c.entries[key]; ok {
-		c.lru.MoveToFront(el)
-		return el.Value.(*cacheEntry).value, true
-	}
-	return nil, false
-}
-
 // get returns the value for key, calling load on a miss. Concurrent misses
 // for one key share a single load. A nil cache or an empty table identity
 // calls load every time.

@@ -2,7 +2,6 @@ package query
 
 import (
 	"context"
-	"errors"
 	"runtime"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -66,11 +65,23 @@ func (r *Result) Release() {
 // Execute runs req against snap. The caller checks out the snapshot that
 // req.Version asks for; Execute does not look at req.Version.
 func Execute(ctx context.Context, snap *table.Snapshot, req Request, opts Options) (*Result, error) {
-	return nil, errors.New("query: not implemented yet")
+	p, err := newPlan(snap, req)
+	if err != nil {
+		return nil, err
+	}
+	x := &executor{p: p, opts: opts.withDefaults()}
+	if p.vec != nil {
+		return x.runVector(ctx)
+	}
+	return x.runScan(ctx)
 }
 
 // Explain describes how req would run against snap, as the text
 // explain_plan returns (the caller JSON-encodes it as a string).
 func Explain(ctx context.Context, snap *table.Snapshot, req Request, verbose bool) (string, error) {
-	return "", errors.New("query: not implemented yet")
+	p, err := newPlan(snap, req)
+	if err != nil {
+		return "", err
+	}
+	return p.explain(verbose), nil
 }

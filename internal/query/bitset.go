@@ -1,0 +1,53 @@
+package query
+
+import "math/bits"
+
+// bitset is a fixed-size set of row numbers. A nil bitset is used by callers
+// to mean "every row", so the common case (no deletions, no filter, no nulls)
+// costs nothing.
+type bitset []uint64
+
+func newBitset(n int) bitset { return make(bitset, (n+63)/64) }
+
+func (b bitset) set(i int)      { b[i>>6] |= 1 << (uint(i) & 63) }
+func (b bitset) has(i int) bool { return b[i>>6]&(1<<(uint(i)&63)) != 0 }
+
+// rank counts the set bits below i.
+func (b bitset) rank(i int) int {
+	n := 0
+	for _, w := range b[:i>>6] {
+		n += bits.OnesCount64(w)
+	}
+	if r := uint(i) & 63; r != 0 {
+		n += bits.OnesCount64(b[i>>6] & (1<<r - 1))
+	}
+	return n
+}
+
+// and returns a ∩ b, treating nil as the full set.
+func and(a, b bitset) bitset {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	out := make(bitset, len(a))
+	for i := range out {
+		out[i] = a[i] & b[i]
+	}
+	return out
+}
+
+// subsetOf reports whether every bit of a is set in b (nil b: full set).
+func (b bitset) subsetOf(of bitset) bool {
+	if of == nil {
+		return true
+	}
+	for i, w := range b {
+		if w&^of[i] != 0 {
+			return false
+		}
+	}
+	return true
+}

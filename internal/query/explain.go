@@ -1,0 +1,110 @@
+package query
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/sarissa-db/sarissa/internal/vector"
+)
+
+// explain renders the plan as an indented operator tree, outermost first,
+// in the spirit of LanceDB's DataFusion plans.
+func (p *plan) explain(verbose bool) string {
+	var lines []string
+	depth := 0
+	add := func(format string, args ...any) {
+		lines = append(lines, strings.Repeat("  ", depth)+fmt.Sprintf(format, args...))
+		depth++
+	}
+	req := p.req
+	exprs := make([]string, 0, len(p.out)+1)
+	if p.vec != nil && req.MultiVector {
+		exprs = append(exprs, colQueryIndex)
+	}
+	for _, o := range p.out {
+		switch o.kind {
+		case outExpr:
+			exprs = append(exprs, fmt.Sprintf("%s as %s", o.bound, o.name))
+		case outTable:
+			if o.src != o.name {
+				exprs = append(exprs, fmt.Sprintf("%s as %s", o.src, o.name))
+			} else {
+				exprs = append(exprs, o.name)
+			}
+		default:
+			exprs = append(exprs, o.name)
+		}
+	}
+	add("ProjectionExec: expr=[%s]", strings.Join(exprs, ", "))
+	frags := p.snap.Lance().Fragments()
+	scan := func(cols []string, filter string) {
+		s := fmt.Sprintf("LanceScan: version=%d, fragments=%d, rows=%d, projection=[%s]",
+			p.snap.Version(), len(frags), p.snap.NumRows(), strings.Join(cols, ", "))
+		if p.needRowID || p.needRowOf {
+			s += ", row_id=true"
+		}
+		if filter != "" {
+			s += ", filter=" + filter
+		}
+		add("%s", s)
+	}
+	if p.vec == nil {
+		fetch := "none"
+		if req.K != NoLimit {
+			fetch = fmt.Sprint(req.K)
+		}
+		if req.Offset > 0 || req.K != NoLimit {
+			add("GlobalLimitExec: skip=%d, fetch=%s", req.Offset, fetch)
+		}
+		cols := p.readCols
+		for _, c := range p.filterCols {
+			cols = appendUnique(cols, c)
+		}
+		filter := ""
+		if p.filter != nil {
+			filter = p.filter.String()
+		}
+		scan(cols, filter)
+		return strings.Join(lines, "\n")
+	}
+	vp := p.vec
+	if len(p.readCols) > 0 {
+		add("TakeExec: columns=[%s]", strings.Join(p.readCols, ", "))
+	}
+	add("GlobalLimitExec: skip=%d, fetch=%d", req.Offset, req.K)
+	if p.postfilter {
+		add("FilterExec: %s", p.filter)
+		add("TakeExec: columns=[%s]", strings.Join(p.filterCols, ", "))
+	}
+	knn := fmt.Sprintf("FlatKNNExec: column=%s, metric=%s, dim=%d, k=%d, queries=%d",
+		vp.column, vp.metric, vp.dim, satAdd(req.K, req.Offset), len(req.Vectors))
+	if req.LowerBound != nil || req.UpperBound != nil {
+		knn += fmt.Sprintf(", distance_range=[%s, %s)", boundString(req.LowerBound), boundString(req.UpperBound))
+	}
+	if req.FastSearch {
+		knn += ", fast_search=true (no index: no rows)"
+	}
+	if verbose {
+		kernel := vector.Kernel()
+		if vp.bytes != nil {
+			kernel = "popcount"
+		}
+		knn += fmt.Sprintf(", element=%s, kernel=%s, order=[_distance ASC, _rowid ASC], drops=[null vectors, NaN distances]",
+			typeName(vp.elem), kernel)
+	}
+	add("%s", knn)
+	if p.filter != nil && !p.postfilter {
+		add("PrefilterExec: %s", p.filter)
+		scan(p.filterCols, "")
+		depth -= 2 // the vector scan is the search's second input
+	}
+	scan([]string{vp.column}, "")
+	return strings.Join(lines, "\n")
+}
+
+func boundString(b *float32) string {
+	if b == nil {
+		return "unbounded"
+	}
+	return fmt.Sprint(*b)
+}

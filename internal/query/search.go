@@ -1,0 +1,347 @@
+package query
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync/atomic"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sarissa-db/sarissa/internal/table"
+	"github.com/sarissa-db/sarissa/internal/vector"
+)
+
+// chunkRows is the unit of work of the parallel scan: small enough to
+// balance two to a few dozen workers, large enough that the per-chunk
+// overhead (a kernel call, a context check) vanishes.
+const chunkRows = 1 << 14
+
+// executor runs one plan.
+type executor struct {
+	p    *plan
+	opts Options
+}
+
+// runVector executes a vector search: exact distances over every live row,
+// top k+offset per query vector, then (post-)filtering, offset, limit and
+// projection of the winners.
+func (x *executor) runVector(ctx context.Context) (*Result, error) {
+	res := &Result{Schema: x.p.outSchema}
+	if x.p.req.FastSearch {
+		// fast_search reads only indexed rows, and nothing is indexed yet.
+		return res, nil
+	}
+	frags, err := x.prepareFragments(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if x.p.filter != nil && !x.p.postfilter {
+		if err := x.applyPrefilter(ctx, frags); err != nil {
+			return nil, err
+		}
+	}
+	req := x.p.req
+	kk := satAdd(req.K, req.Offset) // candidates before offset and post-filter
+	for qi := range len(req.Vectors) {
+		hits, err := x.search(ctx, frags, qi, int(min(kk, math.MaxInt32)))
+		if err != nil {
+			res.Release()
+			return nil, err
+		}
+		rec, err := x.materialize(ctx, frags, hits, qi)
+		if err != nil {
+			res.Release()
+			return nil, err
+		}
+		if rec == nil {
+			continue
+		}
+		if rec.NumRows() == 0 {
+			rec.Release()
+			continue
+		}
+		res.Batches = append(res.Batches, rec)
+	}
+	return res, nil
+}
+
+func satAdd(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+// prepareFragments loads (or finds cached) every fragment's vectors and
+// live rows, several fragments at a time.
+func (x *executor) prepareFragments(ctx context.Context) ([]fragVectors, error) {
+	src := x.p.snap.Lance().Fragments()
+	out := make([]fragVectors, len(src))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(x.opts.Parallelism)
+	for i, f := range src {
+		g.Go(func() error {
+			fv, err := x.fragmentVectors(gctx, f)
+			if err != nil {
+				return err
+			}
+			fv.allow = eligible(fv.block, fv.live, nil)
+			out[i] = fv
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// eligible computes which rows of a block a search may return: not null,
+// live in this version, and (pre != nil) matching the prefilter. live and
+// pre are over physical offsets. nil means every row.
+func eligible(b *vectorBlock, live, pre bitset) bitset {
+	if b == nil {
+		return nil
+	}
+	base := and(live, pre)
+	if b.offsets == nil {
+		return and(base, b.valid)
+	}
+	if base == nil && b.valid == nil {
+		return nil
+	}
+	out := newBitset(b.n)
+	for i, o := range b.offsets {
+		if (b.valid == nil || b.valid.has(i)) && (base == nil || base.has(int(o))) {
+			out.set(i)
+		}
+	}
+	return out
+}
+
+// applyPrefilter restricts every fragment to the rows matching the filter.
+func (x *executor) applyPrefilter(ctx context.Context, frags []fragVectors) error {
+	masks, err := x.filterMasks(ctx)
+	if err != nil {
+		return err
+	}
+	for i := range frags {
+		f := &frags[i]
+		f.allow = eligible(f.block, f.live, masks[f.id])
+	}
+	return nil
+}
+
+type chunk struct {
+	frag       int
+	start, end int
+}
+
+// search returns the kk nearest eligible rows to query vector qi, ordered by
+// distance then row address.
+func (x *executor) search(ctx context.Context, frags []fragVectors, qi, kk int) ([]vector.Hit, error) {
+	var chunks []chunk
+	for fi, f := range frags {
+		if f.block == nil {
+			continue
+		}
+		for s := 0; s < f.block.n; s += chunkRows {
+			chunks = append(chunks, chunk{fi, s, min(s+chunkRows, f.block.n)})
+		}
+	}
+	if len(chunks) == 0 || kk == 0 {
+		return nil, nil
+	}
+	workers := min(x.opts.Parallelism, len(chunks))
+	lists := make([][]vector.Hit, workers)
+	var next atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	for w := range workers {
+		g.Go(func() error {
+			s := x.newScanState(qi, kk)
+			for {
+				c := int(next.Add(1) - 1)
+				if c >= len(chunks) {
+					break
+				}
+				if err := gctx.Err(); err != nil {
+					return err
+				}
+				s.scan(&frags[chunks[c].frag], chunks[c].start, chunks[c].end)
+			}
+			lists[w] = s.top.Sorted()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return vector.Merge(kk, lists...), nil
+}
+
+// scanState is one worker's buffers and running top-k.
+type scanState struct {
+	metric       vector.Metric
+	qf           []float32
+	qb           []byte
+	dist         []float32
+	scratch      []float32
+	top          *vector.TopK
+	lower, upper *float32
+}
+
+func (x *executor) newScanState(qi, kk int) *scanState {
+	vp := x.p.vec
+	s := &scanState{
+		metric:  vp.metric,
+		dist:    make([]float32, chunkRows),
+		scratch: make([]float32, chunkRows),
+		top:     vector.NewTopK(kk),
+		lower:   x.p.req.LowerBound,
+		upper:   x.p.req.UpperBound,
+	}
+	if vp.bytes != nil {
+		s.qb = vp.bytes[qi]
+	} else {
+		s.qf = vp.floats[qi]
+	}
+	return s
+}
+
+// scan computes the distances of block rows [start, end) and offers the
+// eligible ones to the top-k.
+func (s *scanState) scan(f *fragVectors, start, end int) {
+	b := f.block
+	dim := b.dim
+	out := s.dist[:end-start]
+	if s.qb != nil {
+		vector.HammingDistance(s.qb, b.u8[start*dim:end*dim], out)
+	} else {
+		vector.Distances(s.metric, s.qf, b.f32[start*dim:end*dim], out, s.scratch)
+	}
+	top := s.top
+	full := top.Full()
+	worst := top.Worst()
+	for i, d := range out {
+		if full && d > worst {
+			continue
+		}
+		if d != d {
+			continue
+		}
+		r := start + i
+		if f.allow != nil && !f.allow.has(r) {
+			continue
+		}
+		if s.lower != nil && !(d >= *s.lower) || s.upper != nil && !(d < *s.upper) {
+			continue
+		}
+		top.Push(d, table.RowAddress(f.id, b.offset(r)))
+		if top.Full() {
+			full = true
+			worst = top.Worst()
+		}
+	}
+}
+
+// materialize turns the hits of one query vector into an output batch:
+// reads the needed columns of the winning rows, post-filters, applies offset
+// and limit, and projects. It returns nil when no row remains.
+func (x *executor) materialize(ctx context.Context, frags []fragVectors, hits []vector.Hit, qi int) (arrow.RecordBatch, error) {
+	p, req, mem := x.p, x.p.req, x.opts.Allocator
+	if !p.postfilter {
+		hits = cut(hits, req.Offset, req.K)
+	}
+	cols := p.readCols
+	if p.postfilter {
+		for _, c := range p.filterCols {
+			cols = appendUnique(cols, c)
+		}
+	}
+	addrs := make([]uint64, len(hits))
+	dists := make([]float32, len(hits))
+	for i, h := range hits {
+		addrs[i], dists[i] = h.Addr, h.Dist
+	}
+	if len(hits) == 0 {
+		return nil, nil
+	}
+	var base arrow.RecordBatch
+	if len(cols) == 0 {
+		base = emptyRows(len(hits))
+	} else {
+		var err error
+		base, err = p.snap.Take(ctx, addrs, cols)
+		if err != nil {
+			return nil, fmt.Errorf("read result rows: %w", err)
+		}
+		if base.NumRows() != int64(len(hits)) {
+			base.Release()
+			return nil, fmt.Errorf("read result rows: got %d of %d rows", base.NumRows(), len(hits))
+		}
+	}
+	fields := []arrow.Field{rowIDField(), distanceField()}
+	extra := []arrow.Array{uint64Array(mem, addrs), float32Array(mem, dists)}
+	if p.needRowOf {
+		fields = append(fields, rowOffsetField())
+		extra = append(extra, uint64Array(mem, rowOffsets(frags, addrs)))
+	}
+	work := withColumns(base, fields, extra)
+	base.Release()
+	defer work.Release()
+
+	var idx []int32
+	if p.postfilter {
+		mask, err := p.filter.EvalPredicate(ctx, work, mem)
+		if err != nil {
+			return nil, fmt.Errorf("%w: filter %q: %w", ErrInvalidRequest, req.Filter, err)
+		}
+		idx = selected(mask)
+		mask.Release()
+		idx = cut(idx, req.Offset, req.K)
+	}
+	sub, err := takeRows(ctx, mem, work, idx)
+	if err != nil {
+		return nil, err
+	}
+	defer sub.Release()
+	return p.project(ctx, mem, sub, qi)
+}
+
+// cut applies offset and limit to a result list.
+func cut[T any](s []T, offset, limit int64) []T {
+	if offset >= int64(len(s)) {
+		return s[:0]
+	}
+	s = s[offset:]
+	if limit < int64(len(s)) {
+		s = s[:limit]
+	}
+	return s
+}
+
+// rowOffsets computes each address's position among the live rows of the
+// snapshot, in fragment order (Lance's _rowoffset).
+func rowOffsets(frags []fragVectors, addrs []uint64) []uint64 {
+	first := make(map[uint64]int, len(frags)) // fragment id → index
+	before := make([]uint64, len(frags))      // live rows in earlier fragments
+	var total uint64
+	for i, f := range frags {
+		first[f.id] = i
+		before[i] = total
+		total += uint64(f.nLive)
+	}
+	out := make([]uint64, len(addrs))
+	for i, a := range addrs {
+		fid, off := table.SplitRowAddress(a)
+		fi := first[fid]
+		r := uint64(off)
+		if live := frags[fi].live; live != nil {
+			r = uint64(live.rank(int(off)))
+		}
+		out[i] = before[fi] + r
+	}
+	return out
+}
