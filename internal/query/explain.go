@@ -37,10 +37,10 @@ func (p *plan) explain(verbose bool) string {
 	}
 	add("ProjectionExec: expr=[%s]", strings.Join(exprs, ", "))
 	frags := p.snap.Lance().Fragments()
-	scan := func(cols []string, filter string) {
+	scan := func(cols []string, filter string, rowID bool) {
 		s := fmt.Sprintf("LanceScan: version=%d, fragments=%d, rows=%d, projection=[%s]",
 			p.snap.Version(), len(frags), p.snap.NumRows(), strings.Join(cols, ", "))
-		if p.needRowID || p.needRowOf {
+		if rowID {
 			s += ", row_id=true"
 		}
 		if filter != "" {
@@ -64,7 +64,7 @@ func (p *plan) explain(verbose bool) string {
 		if p.filter != nil {
 			filter = p.filter.String()
 		}
-		scan(cols, filter)
+		scan(cols, filter, p.needRowID || p.needRowOf)
 		return strings.Join(lines, "\n")
 	}
 	vp := p.vec
@@ -95,10 +95,10 @@ func (p *plan) explain(verbose bool) string {
 	add("%s", knn)
 	if p.filter != nil && !p.postfilter {
 		add("PrefilterExec: %s", p.filter)
-		scan(p.filterCols, "")
+		scan(p.filterCols, "", true)
 		depth -= 2 // the vector scan is the search's second input
 	}
-	scan([]string{vp.column}, "")
+	scan([]string{vp.column}, "", true)
 	return strings.Join(lines, "\n")
 }
 

@@ -3,10 +3,8 @@ package query
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"math"
 	"math/rand/v2"
-	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -83,14 +81,21 @@ type fixture struct {
 // rowsPerFile rows.
 func newFixture(t testing.TB, dim int, rows []row, rowsPerFile int64) *fixture {
 	t.Helper()
+	return newFixtureWith(t, dim, rows, table.Options{MaxRowsPerFile: rowsPerFile})
+}
+
+// newFixtureWith is newFixture with table options (allocator and batch size
+// are set here).
+func newFixtureWith(t testing.TB, dim int, rows []row, topts table.Options) *fixture {
+	t.Helper()
 	mem := checked(t)
 	ctx := context.Background()
 	rec := rowsBatch(mem, dim, rows)
 	defer rec.Release()
 	rr := reader(rec)
 	defer rr.Release()
-	tbl, snap, err := table.Create(ctx, memstore.New(), "db/t.lance", rec.Schema(), rr,
-		table.Options{Allocator: mem, MaxRowsPerFile: rowsPerFile, BatchRows: 97})
+	topts.Allocator, topts.BatchRows = mem, 97
+	tbl, snap, err := table.Create(ctx, memstore.New(), "db/t.lance", rec.Schema(), rr, topts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,12 +245,4 @@ func randVec(rng *rand.Rand, dim int) []float32 {
 		v[i] = float32(rng.IntN(21)-10) / 4 // coarse values: many exact ties
 	}
 	return v
-}
-
-func vecJSON(v []float32) string {
-	parts := make([]string, len(v))
-	for i, x := range v {
-		parts[i] = fmt.Sprint(x)
-	}
-	return "[" + strings.Join(parts, ",") + "]"
 }

@@ -327,9 +327,13 @@ func optInt(name string, v json.RawMessage) (*int64, error) {
 	if isNull(v) {
 		return nil, nil
 	}
+	// Decoding into json.Number would also accept a quoted "10".
 	var n json.Number
 	dec := json.NewDecoder(bytes.NewReader(v))
 	dec.UseNumber()
+	if t := bytes.TrimSpace(v); len(t) == 0 || t[0] == '"' {
+		return nil, invalid("%s must be an integer, got %s", name, abbrev(v))
+	}
 	if err := dec.Decode(&n); err != nil {
 		return nil, invalid("%s must be an integer, got %s", name, abbrev(v))
 	}
