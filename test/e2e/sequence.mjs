@@ -55,6 +55,10 @@ function queryVectors() {
 
 const base = makeRows(0, 2000, 1001);
 const appended = makeRows(2000, 500, 1002);
+// A null vector never matches a vector search; a zero vector has no cosine
+// distance (LanceDB drops it from cosine results).
+appended[0].vector = null;
+appended[1].vector = new Array(DIM).fill(0);
 const [q0, q1] = queryVectors();
 // A stored row's own vector: its l2 distance is exactly 0.
 const q2 = base[123].vector;
@@ -94,6 +98,34 @@ await rec.value("tableNames.all", () => db.tableNames());
 await rec.value("tableNames.limit", () => db.tableNames({ limit: 2 }));
 await rec.value("tableNames.startAfter", () => db.tableNames({ startAfter: "empty" }));
 await rec.value("tableNames.page", () => db.tableNames({ startAfter: "empty", limit: 1 }));
+await rec.value("listTables.pages", async () => {
+  // Page tokens are opaque, so only the pages' contents are compared.
+  const pages = [];
+  let pageToken;
+  for (let i = 0; i < 10; i++) {
+    const page = await db.listTables({ limit: 2, ...(pageToken ? { pageToken } : {}) });
+    pages.push(...page.tables);
+    pageToken = page.pageToken;
+    if (!pageToken) break;
+  }
+  return { all: (await db.listTables()).tables, pages };
+});
+await rec.value("namespaces", async () => {
+  await db.createNamespace(["ns"]);
+  const t = await db.createTable("inner", base.slice(0, 4), ["ns"], { schema });
+  await t.add(base.slice(4, 6));
+  const res = {
+    namespaces: (await db.listNamespaces()).namespaces,
+    inside: await db.tableNames(["ns"]),
+    root: await db.tableNames(),
+    count: await (await db.openTable("inner", ["ns"])).countRows(),
+    nearest: (await t.search(q1).select(["id"]).limit(3).toArray()).map((r) => Number(r.id)),
+  };
+  await db.dropTable("inner", ["ns"]);
+  await db.dropNamespace(["ns"]);
+  return { ...res, after: (await db.listNamespaces()).namespaces };
+});
+await rec.error("namespaces.missingTable", () => db.openTable("inner", ["nope"]));
 await rec.value("open.items", async () => {
   const t = await db.openTable("items");
   return { name: t.name, version: await t.version(), count: await t.countRows(), schema: await schemaOf(t) };
@@ -113,6 +145,10 @@ for (const [mname, metric] of [["l2", "l2"], ["cosine", "cosine"], ["dot", "dot"
   for (const [qname, q] of [["q0", q0], ["q1", q1], ["self", q2]]) {
     await rec.vector(`vector.${mname}.${qname}`, () => items.search(q).distanceType(metric).limit(10).toArrow());
   }
+}
+const qz = new Array(DIM).fill(0.01);
+for (const metric of ["l2", "cosine", "dot"]) {
+  await rec.vector(`vector.nearZero.${metric}`, () => items.search(qz).distanceType(metric).select(["id"]).limit(5).toArrow());
 }
 await rec.vector("vector.defaultLimit", () => items.search(q0).toArrow());
 await rec.vector("vector.k1", () => items.search(q1).limit(1).toArrow());
@@ -213,8 +249,9 @@ await rec.value("count.afterMerge", () => items.countRows());
 
 await rec.value("versions", async () => (await items.listVersions()).map((v) => v.version).sort((a, b) => a - b));
 await rec.value("version.current", () => items.version());
-const pinned = await db.openTable("items");
+let pinned;
 await rec.value("checkout.v2", async () => {
+  pinned = await db.openTable("items");
   await pinned.checkout(2);
   return { version: await pinned.version(), count: await pinned.countRows(), count3: await pinned.countRows("category = 'cat3'") };
 });
