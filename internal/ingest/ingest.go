@@ -212,7 +212,11 @@ func (r *Reader) Next() bool {
 			r.done = true
 			if !errors.Is(err, io.EOF) {
 				r.err = err
+				return false
 			}
+			// Everything is processed even if some bytes (footers, padding)
+			// were never read: progress ends at 100%.
+			r.file.n.Store(r.file.size)
 			return false
 		}
 		if rec.NumRows() == 0 {
@@ -277,10 +281,13 @@ type InputError struct {
 }
 
 func (e *InputError) Error() string {
-	if e.Pos == "" {
+	switch {
+	case e.Pos == "":
 		return e.Path + ": " + e.Msg
+	case e.Pos[0] >= '0' && e.Pos[0] <= '9':
+		return e.Path + ":" + e.Pos + ": " + e.Msg // file:line:col, as compilers print
 	}
-	return e.Path + ":" + e.Pos + ": " + e.Msg
+	return e.Path + ": " + e.Pos + ": " + e.Msg
 }
 
 // Is makes errors.Is(err, ErrInput) true.
