@@ -446,4 +446,3 @@ func TestBytesReadIsSafeDuringReads(t *testing.T) {
 		t.Errorf("rows %d bytes %d of %d", r.Rows(), r.BytesRead(), r.Size())
 	}
 }
-
