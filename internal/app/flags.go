@@ -39,10 +39,10 @@ func (cmd command) parse(args []string, stderr io.Writer) (Config, []string, err
 		}
 		return cfg, nil, fmt.Errorf("%w: %w", errUsage, err)
 	}
-	if path != "" {
+	if file := path; file != "" {
 		cfg = Config{}
 		fs = cmd.flagSet(&cfg, &path, io.Discard)
-		if err := cfg.LoadFile(path); err != nil {
+		if err := cfg.LoadFile(file); err != nil {
 			return cfg, nil, err
 		}
 		if pos, err = parseInterspersed(fs, args); err != nil {

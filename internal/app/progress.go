@@ -79,7 +79,7 @@ func startProgress(mode string, w io.Writer, logger *slog.Logger, name string, t
 				"percent", fmt.Sprintf("%.1f", percent(read, total)),
 				"rows", rows, "rows_per_sec", int64(float64(rows)/max(secs, 1e-9)))
 		}
-		p.loop(interval, report, func() {})
+		p.loop(interval, report, report) // the last line shows where reading ended
 	}
 	return p
 }

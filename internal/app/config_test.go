@@ -1,0 +1,224 @@
+package app
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var serveCmd = command{name: "serve", bind: func(fs *flag.FlagSet, cfg *Config) { cfg.RegisterFlags(fs) }}
+
+func writeConfig(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "sarissa.yaml")
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaults(t *testing.T) {
+	c := DefaultConfig()
+	want := Config{
+		Target: "all", Listen: "127.0.0.1:8080", DataDir: "./sarissa-data",
+		MaxBodyBytes: 256 << 20, RequestTimeout: 10 * time.Minute, ShutdownTimeout: 30 * time.Second,
+		QueryCacheBytes: 512 << 20, LogFormat: "text", LogLevel: "info",
+	}
+	if c != want {
+		t.Errorf("defaults\n got %+v\nwant %+v", c, want)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("defaults do not validate: %v", err)
+	}
+	// Parsing no arguments gives the same.
+	got, pos, err := serveCmd.parse(nil, io.Discard)
+	if err != nil || len(pos) != 0 || got != want {
+		t.Errorf("parse(nil) = %+v, %v, %v", got, pos, err)
+	}
+}
+
+func TestConfigFileAndFlags(t *testing.T) {
+	dir := t.TempDir()
+	path := writeConfig(t, `# a comment
+listen: 127.0.0.1:9000
+data_dir: `+dir+`
+max_body_bytes: 1GiB
+request_timeout: 90s
+log_format: json
+query_cache_bytes: 1000
+insecure:
+`)
+	cfg, _, err := serveCmd.parse([]string{"--config", path, "--listen", "localhost:0", "--log-level=debug"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DefaultConfig()
+	want.Listen = "localhost:0" // the flag wins over the file
+	want.DataDir = dir
+	want.MaxBodyBytes = 1 << 30
+	want.RequestTimeout = 90 * time.Second
+	want.LogFormat = "json"
+	want.LogLevel = "debug"
+	want.QueryCacheBytes = 1000
+	if cfg != want {
+		t.Errorf("got  %+v\nwant %+v", cfg, want)
+	}
+	// A flag set to its default value still overrides the file.
+	cfg, _, err = serveCmd.parse([]string{"--config=" + path, "--log-format", "text"}, io.Discard)
+	if err != nil || cfg.LogFormat != "text" || cfg.Listen != "127.0.0.1:9000" {
+		t.Errorf("got %+v, %v", cfg, err)
+	}
+	// An empty file changes nothing.
+	cfg, _, err = serveCmd.parse([]string{"--config", writeConfig(t, "# nothing\n")}, io.Discard)
+	if err != nil || cfg != DefaultConfig() {
+		t.Errorf("empty file: %+v, %v", cfg, err)
+	}
+}
+
+func TestConfigFileErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, content, want string
+	}{
+		{"unknown key", "listen: 127.0.0.1:1\n\nlistn: x\n", `sarissa.yaml:3: unknown key "listn" (did you mean "listen"?)`},
+		{"unknown key far from any", "zzzzzzzzzz: 1\n", `sarissa.yaml:1: unknown key "zzzzzzzzzz" (known keys: data_dir, insecure, listen,`},
+		{"duration without unit", "log_level: info\nrequest_timeout: 30\n", "sarissa.yaml:2: request_timeout: cannot unmarshal !!int `30` into time.Duration"},
+		{"bad size", "max_body_bytes: lots\n", `sarissa.yaml:1: max_body_bytes: size "lots" is not a number`},
+		{"negative size", "query_cache_bytes: -1\n", `sarissa.yaml:1: query_cache_bytes: size "-1" is negative`},
+		{"size as list", "max_body_bytes: [1]\n", "sarissa.yaml:1: max_body_bytes: want a size"},
+		{"bad bool", "insecure: maybe\n", "sarissa.yaml:1: insecure: cannot unmarshal !!str `maybe` into bool"},
+		{"duplicate", "listen: a:1\nlisten: b:2\n", `sarissa.yaml:2: key "listen" is already set on line 1`},
+		{"not a mapping", "- listen\n", "sarissa.yaml:1: the file must be a mapping of settings (key: value), not a list"},
+		{"two documents", "listen: a:1\n---\nlisten: b:2\n", "only one YAML document"},
+		{"syntax", "listen: [\n", "sarissa.yaml:"},
+		{"valid file, invalid value", "log_format: xml\n", `log_format "xml": want text or json`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := serveCmd.parse([]string{"--config", writeConfig(t, tc.content)}, io.Discard)
+			if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v\nwant ErrConfig containing %q", err, tc.want)
+			}
+		})
+	}
+	_, _, err := serveCmd.parse([]string{"--config", filepath.Join(t.TempDir(), "missing.yaml")}, io.Discard)
+	if !errors.Is(err, ErrConfig) || !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "plain-file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string // "" means valid
+	}{
+		{[]string{"--listen", "localhost:0"}, ""},
+		{[]string{"--listen", "[::1]:8080"}, ""},
+		{[]string{"--listen", "127.0.0.2:65535"}, ""},
+		{[]string{"--listen", "0.0.0.0:8080", "--insecure"}, ""},
+		{[]string{"--listen", "0.0.0.0:8080"}, "not a loopback address and no API keys are configured"},
+		{[]string{"--listen", ":8080"}, "pass --insecure"},
+		{[]string{"--listen", "db.example.com:80"}, "not a loopback address"},
+		{[]string{"--listen", "db.example.com:80", "--insecure"}, ""},
+		{[]string{"--listen", "8080"}, "want host:port"},
+		{[]string{"--listen", "127.0.0.1:99999"}, `port "99999" is not a number from 0 to 65535`},
+		{[]string{"--listen", "127.0.0.1:http"}, `port "http"`},
+		{[]string{"--listen", "bad host:1"}, "neither an IP address nor a host name"},
+		{[]string{"--data-dir", ""}, "data_dir \"\": must not be empty"},
+		{[]string{"--data-dir", file}, "exists but is not a directory"},
+		{[]string{"--max-body-bytes", "100"}, "max_body_bytes 100: must be at least 1KiB"},
+		{[]string{"--request-timeout", "-1s"}, "request_timeout -1s: must not be negative"},
+		{[]string{"--shutdown-timeout", "-1s"}, "shutdown_timeout"},
+		{[]string{"--target", "query"}, `target "query" arrives with distributed mode`},
+		{[]string{"--target", "indexer"}, `target "indexer" arrives with distributed mode`},
+		{[]string{"--target", "everything"}, `unknown target "everything" (want all, query, executor, agent or indexer)`},
+		{[]string{"--log-format", "xml"}, "want text or json"},
+		{[]string{"--log-level", "loud"}, "want debug, info, warn or error"},
+		{[]string{"--log-level", "WARN"}, ""},
+	} {
+		_, _, err := serveCmd.parse(tc.args, io.Discard)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%q: unexpected error %v", tc.args, err)
+		case tc.want != "" && (!errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%q: got %v, want ErrConfig containing %q", tc.args, err, tc.want)
+		}
+	}
+	// Flag syntax errors are usage errors, not configuration errors.
+	if _, _, err := serveCmd.parse([]string{"--max-body-bytes", "x"}, io.Discard); !errors.Is(err, errUsage) {
+		t.Errorf("bad flag value: %v", err)
+	}
+	if _, _, err := serveCmd.parse([]string{"--no-such-flag"}, io.Discard); !errors.Is(err, errUsage) {
+		t.Errorf("unknown flag: %v", err)
+	}
+	if _, _, err := serveCmd.parse([]string{"-h"}, io.Discard); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: %v", err)
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want ByteSize
+		str  string
+	}{
+		{"0", 0, "0"},
+		{"1000", 1000, "1000"},
+		{"1024", 1024, "1KiB"},
+		{"64MiB", 64 << 20, "64MiB"},
+		{"64 mib", 64 << 20, "64MiB"},
+		{"1.5GiB", 3 << 29, "1536MiB"},
+		{"2GB", 2e9, "1953125KiB"},
+		{"10kb", 10000, "10000"},
+		{"7B", 7, "7"},
+		{"1TiB", 1 << 40, "1TiB"},
+	} {
+		got, err := ParseByteSize(tc.in)
+		if err != nil || got != tc.want || got.String() != tc.str {
+			t.Errorf("ParseByteSize(%q) = %d (%s), %v; want %d (%s)", tc.in, got, got, err, tc.want, tc.str)
+		}
+		if back, err := ParseByteSize(got.String()); err != nil || back != got {
+			t.Errorf("%s does not parse back: %d, %v", got, back, err)
+		}
+	}
+	for _, bad := range []string{"", "MiB", "-5", "1.5", "x1", "1PiB", "NaN", "1e30GiB", "9223372036854775808"} {
+		if v, err := ParseByteSize(bad); err == nil {
+			t.Errorf("ParseByteSize(%q) = %d, want an error", bad, v)
+		}
+	}
+}
+
+func TestResolveModules(t *testing.T) {
+	order, err := resolve(moduleGraph(), TargetAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos := map[string]int{}
+	for i, m := range order {
+		pos[m] = i
+	}
+	for name, m := range moduleGraph() {
+		if _, ok := pos[name]; !ok {
+			t.Errorf("target all does not include %s", name)
+		}
+		for _, d := range m.deps {
+			if pos[d] >= pos[name] {
+				t.Errorf("%s starts before its dependency %s: %v", name, d, order)
+			}
+		}
+	}
+	cyclic := map[string]module{"a": {deps: []string{"b"}}, "b": {deps: []string{"a"}}}
+	if _, err := resolve(cyclic, "a"); err == nil || !strings.Contains(err.Error(), "cycle") {
+		t.Errorf("cycle: %v", err)
+	}
+	if _, err := resolve(moduleGraph(), "nope"); err == nil {
+		t.Error("unknown target resolved")
+	}
+}
