@@ -235,8 +235,8 @@ func TestGracefulShutdown(t *testing.T) {
 
 func TestRunCommands(t *testing.T) {
 	for _, tc := range []struct {
-		args       []string
-		code       int
+		args        []string
+		code        int
 		out, errOut string
 	}{
 		{nil, 2, "", "Usage: sarissa <command>"},
