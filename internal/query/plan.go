@@ -377,6 +377,18 @@ func (vp *vectorPlan) setQueries(req Request) error {
 			return invalid("Distance type hamming does not support %s vectors", typeName(vp.elem))
 		}
 		vp.floats = req.Vectors
+		if vp.elem.ID() == arrow.FLOAT16 {
+			// LanceDB casts the query to the column's element type first, so
+			// against float16 vectors it searches with the rounded query.
+			vp.floats = make([][]float32, len(req.Vectors))
+			for i, q := range req.Vectors {
+				r := make([]float32, len(q))
+				for j, v := range q {
+					r[j] = vector.HalfToFloat32(vector.Float32ToHalf(v))
+				}
+				vp.floats[i] = r
+			}
+		}
 	case arrow.UINT8:
 		vp.metric = req.Metric
 		if vp.metric == 0 {

@@ -160,3 +160,25 @@ func TestUnsupportedElementTypes(t *testing.T) {
 		}
 	}
 }
+
+// TestFloat16QueryIsRounded: LanceDB casts the query to float16 before
+// searching a float16 column, so searching it with q must equal searching
+// the same values stored as float32 with q rounded to float16.
+func TestFloat16QueryIsRounded(t *testing.T) {
+	f := typedFixture(t, 40, 6, map[string]arrow.DataType{"h": arrow.FixedWidthTypes.Float16, "s": arrow.PrimitiveTypes.Float32})
+	q := []float32{0.1, 1.3, 2.7, 0.33, 3.14159, 1e-5}
+	rounded := make([]float32, len(q))
+	for i, v := range q {
+		rounded[i] = float16.New(v).Float32()
+		if rounded[i] == v {
+			t.Fatalf("%v is exact in float16; pick values that round", v)
+		}
+	}
+	for _, metric := range []string{"l2", "cosine", "dot"} {
+		_, onH := f.mustRun(body(map[string]any{"vector": q, "vector_column": "h", "k": 40, "distance_type": metric, "columns": []string{"id"}}), Options{})
+		_, onS := f.mustRun(body(map[string]any{"vector": rounded, "vector_column": "s", "k": 40, "distance_type": metric, "columns": []string{"id"}}), Options{})
+		if !slices.Equal(floats(onH, "_distance"), floats(onS, "_distance")) || !slices.Equal(ints(onH, "id"), ints(onS, "id")) {
+			t.Fatalf("%s: float16 column %v, float32 column with rounded query %v", metric, floats(onH, "_distance"), floats(onS, "_distance"))
+		}
+	}
+}

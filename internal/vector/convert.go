@@ -27,3 +27,48 @@ func HalfToFloat32(h uint16) float32 {
 	}
 	return math.Float32frombits(sign | (exp+127-15)<<23 | man<<13)
 }
+
+// Float32ToHalf rounds a float32 to the nearest IEEE 754 half-precision value
+// (ties to even), as a cast to float16 does: values beyond the half range
+// become infinities, tiny ones subnormals or zero, NaN stays NaN.
+func Float32ToHalf(f float32) uint16 {
+	b := math.Float32bits(f)
+	sign := uint16(b>>16) & 0x8000
+	exp := int(b>>23) & 0xff
+	man := b & 0x7fffff
+	switch {
+	case exp == 0xff:
+		if man != 0 {
+			return sign | 0x7e00 | uint16(man>>13) // quiet NaN, payload kept
+		}
+		return sign | 0x7c00
+	case exp == 0:
+		return sign // float32 subnormals are far below half's smallest value
+	}
+	e := exp - 127 + 15
+	if e >= 0x1f {
+		return sign | 0x7c00
+	}
+	if e <= 0 {
+		// Subnormal half: shift the full significand (with its implicit 1)
+		// right, rounding to nearest even on the bits shifted out.
+		if e < -10 {
+			return sign
+		}
+		m := man | 0x800000
+		shift := uint(14 - e)
+		h := m >> shift
+		rem := m & (1<<shift - 1)
+		half := uint32(1) << (shift - 1)
+		if rem > half || rem == half && h&1 == 1 {
+			h++
+		}
+		return sign | uint16(h)
+	}
+	h := uint32(e)<<10 | man>>13
+	rem := man & 0x1fff
+	if rem > 0x1000 || rem == 0x1000 && h&1 == 1 {
+		h++ // may carry into the exponent, up to infinity: still correct
+	}
+	return sign | uint16(h)
+}

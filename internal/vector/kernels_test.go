@@ -278,3 +278,52 @@ func TestParseMetric(t *testing.T) {
 		t.Error("ParseMetric(manhattan): no error")
 	}
 }
+
+// TestFloat32ToHalf checks rounding against the exact neighbours: for every
+// half value h, numbers just inside the midpoints to its neighbours round to
+// h, and exact midpoints round to the even one.
+func TestFloat32ToHalf(t *testing.T) {
+	for h := uint16(0); h < 0x7c00; h++ { // every finite non-negative half
+		v := float64(refHalf(h))
+		if got := Float32ToHalf(float32(v)); got != h {
+			t.Fatalf("%v: got %#04x, want %#04x", v, got, h)
+		}
+		if got := Float32ToHalf(float32(-v)); got != h|0x8000 {
+			t.Fatalf("%v: got %#04x, want %#04x", -v, got, h|0x8000)
+		}
+		if h == 0x7bff {
+			break
+		}
+		next := float64(refHalf(h + 1))
+		mid := (v + next) / 2
+		below := math.Nextafter32(float32(mid), float32(v))
+		above := math.Nextafter32(float32(mid), float32(next))
+		if got := Float32ToHalf(below); got != h {
+			t.Fatalf("just below midpoint %v of %#04x/%#04x: got %#04x", mid, h, h+1, got)
+		}
+		if got := Float32ToHalf(above); got != h+1 {
+			t.Fatalf("just above midpoint %v of %#04x/%#04x: got %#04x", mid, h, h+1, got)
+		}
+		even := h
+		if h&1 == 1 {
+			even = h + 1
+		}
+		if got := Float32ToHalf(float32(mid)); float64(float32(mid)) == mid && got != even {
+			t.Fatalf("midpoint %v of %#04x/%#04x: got %#04x, want even %#04x", mid, h, h+1, got, even)
+		}
+	}
+	for _, tc := range []struct {
+		f    float32
+		want uint16
+	}{
+		{65504, 0x7bff}, {65520, 0x7c00}, {1e10, 0x7c00}, {float32(math.Inf(-1)), 0xfc00},
+		{1e-10, 0}, {float32(math.Copysign(0, -1)), 0x8000},
+	} {
+		if got := Float32ToHalf(tc.f); got != tc.want {
+			t.Errorf("%v: got %#04x, want %#04x", tc.f, got, tc.want)
+		}
+	}
+	if got := Float32ToHalf(float32(math.NaN())); got&0x7c00 != 0x7c00 || got&0x3ff == 0 {
+		t.Errorf("NaN: got %#04x", got)
+	}
+}
