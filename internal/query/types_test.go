@@ -13,6 +13,7 @@ import (
 
 	memstore "github.com/sarissa-db/sarissa/internal/objstore/memory"
 	"github.com/sarissa-db/sarissa/internal/table"
+	"github.com/sarissa-db/sarissa/internal/vector"
 )
 
 // typedFixture creates a table with id int32 and one vector column per
@@ -169,7 +170,9 @@ func TestFloat16QueryIsRounded(t *testing.T) {
 	q := []float32{0.1, 1.3, 2.7, 0.33, 3.14159, 1e-5}
 	rounded := make([]float32, len(q))
 	for i, v := range q {
-		rounded[i] = float16.New(v).Float32()
+		// Not arrow-go's float16 here: it truncates instead of rounding and
+		// mis-decodes subnormals such as 1e-5.
+		rounded[i] = vector.HalfToFloat32(vector.Float32ToHalf(v))
 		if rounded[i] == v {
 			t.Fatalf("%v is exact in float16; pick values that round", v)
 		}
