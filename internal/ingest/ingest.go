@@ -57,9 +57,10 @@ type Options struct {
 	// InferRows is how many rows of a CSV or JSON Lines file are sampled to
 	// infer the column types.
 	InferRows int
-	// VectorColumns are the CSV / JSON Lines columns whose arrays of numbers
-	// become vectors (FixedSizeList<Float32, dim>); nil means {"vector"}, as
-	// LanceDB's clients infer.
+	// VectorColumns are the columns whose arrays of numbers become vectors
+	// (FixedSizeList<Float32, dim>): in CSV and JSON Lines, and variable-size
+	// lists in Parquet and Arrow files. nil means {"vector"}, as LanceDB's
+	// clients infer.
 	VectorColumns []string
 	// Delimiter separates CSV fields; 0 means ',' (tab for .tsv files).
 	Delimiter rune
@@ -155,6 +156,9 @@ func Open(ctx context.Context, path string, opts Options) (*Reader, error) {
 			r.src, err = openCSV(path, cf, opts)
 		case JSONLines:
 			r.src, err = openJSONLines(path, cf, opts)
+		}
+		if err == nil && (format == Parquet || format == ArrowIPC) {
+			r.src, err = vectorize(path, r.src, opts)
 		}
 		return err
 	})

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
@@ -17,7 +18,8 @@ type parquetSource struct {
 	path      string
 	pf        *file.Reader
 	rr        pqarrow.RecordReader
-	groupEnds []int64 // cumulative row count at the end of each row group
+	sch       *arrow.Schema // rr's schema without placeholder field ids
+	groupEnds []int64       // cumulative row count at the end of each row group
 	rows      int64
 }
 
@@ -40,7 +42,7 @@ func openParquet(ctx context.Context, path string, f *countingFile, opts Options
 		pf.Close()
 		return nil, inputError(path, "", "read Parquet: %v", err)
 	}
-	s := &parquetSource{path: path, pf: pf, rr: rr}
+	s := &parquetSource{path: path, pf: pf, rr: rr, sch: withoutFieldIDs(rr.Schema())}
 	var total int64
 	for i := range pf.NumRowGroups() {
 		total += pf.MetaData().RowGroup(i).NumRows()
@@ -49,7 +51,7 @@ func openParquet(ctx context.Context, path string, f *countingFile, opts Options
 	return s, nil
 }
 
-func (s *parquetSource) schema() *arrow.Schema { return s.rr.Schema() }
+func (s *parquetSource) schema() *arrow.Schema { return s.sch }
 
 func (s *parquetSource) next() (arrow.RecordBatch, error) {
 	if !s.rr.Next() {
@@ -59,9 +61,34 @@ func (s *parquetSource) next() (arrow.RecordBatch, error) {
 		return nil, io.EOF
 	}
 	rec := s.rr.RecordBatch()
-	rec.Retain()
 	s.rows += rec.NumRows()
-	return rec, nil
+	return array.NewRecordBatch(s.sch, rec.Columns(), rec.NumRows()), nil
+}
+
+// parquetFieldID is the field metadata key pqarrow fills with the Parquet
+// field id, "-1" when the file has none.
+const parquetFieldID = "PARQUET:field_id"
+
+// withoutFieldIDs drops "-1" field ids from top-level fields: they say
+// nothing and would otherwise be stored with the table's schema.
+func withoutFieldIDs(sch *arrow.Schema) *arrow.Schema {
+	fields := sch.Fields()
+	for i, f := range fields {
+		if v, ok := f.Metadata.GetValue(parquetFieldID); ok && v == "-1" {
+			keys, vals := []string{}, []string{}
+			for j, k := range f.Metadata.Keys() {
+				if k != parquetFieldID {
+					keys, vals = append(keys, k), append(vals, f.Metadata.Values()[j])
+				}
+			}
+			fields[i].Metadata = arrow.NewMetadata(keys, vals)
+			if len(keys) == 0 {
+				fields[i].Metadata = arrow.Metadata{}
+			}
+		}
+	}
+	md := sch.Metadata()
+	return arrow.NewSchema(fields, &md)
 }
 
 // position names the row group holding the next unread row.
