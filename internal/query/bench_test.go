@@ -143,6 +143,31 @@ func BenchmarkFlatSearch1M(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Run("warm", func(b *testing.B) { run(b, false) })
+	for _, flt := range []string{"id % 10 = 0", "id < 5000"} {
+		b.Run("warm-prefilter/"+flt, func(b *testing.B) {
+			reqs := make([]Request, len(queries))
+			for i, q := range queries {
+				q.Filter = flt
+				reqs[i] = q
+			}
+			var lat []time.Duration
+			i := 0
+			for b.Loop() {
+				t0 := time.Now()
+				res, err := Execute(ctx, snap, reqs[i%len(reqs)], opts)
+				if err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t0))
+				if res.NumRows() != 10 {
+					b.Fatalf("%d rows, want 10", res.NumRows())
+				}
+				res.Release()
+				i++
+			}
+			reportLatency(b, lat)
+		})
+	}
 	for _, par := range []int{1, 2} {
 		b.Run(fmt.Sprintf("warm-par%d", par), func(b *testing.B) {
 			o := opts

@@ -12,6 +12,21 @@ func newBitset(n int) bitset { return make(bitset, (n+63)/64) }
 func (b bitset) set(i int)      { b[i>>6] |= 1 << (uint(i) & 63) }
 func (b bitset) has(i int) bool { return b[i>>6]&(1<<(uint(i)&63)) != 0 }
 
+// countRange counts the set bits in [start, end).
+func (b bitset) countRange(start, end int) int {
+	n := 0
+	for i := start; i < end; {
+		w := b[i>>6] >> (uint(i) & 63)
+		take := min(64-(i&63), end-i)
+		if take < 64 {
+			w &= 1<<uint(take) - 1
+		}
+		n += bits.OnesCount64(w)
+		i += take
+	}
+	return n
+}
+
 // rank counts the set bits below i.
 func (b bitset) rank(i int) int {
 	n := 0

@@ -146,7 +146,9 @@ func TestSearchMatchesBruteForce(t *testing.T) {
 					sql       string
 					pred      func(row) bool
 					prefilter bool
-				}{{"", nil, true}, {"id % 3 = 0", div3, true}, {"id % 3 = 0", div3, false}} {
+				}{{"", nil, true}, {"id % 3 = 0", div3, true}, {"id % 3 = 0", div3, false},
+					// Selective enough for the row-by-row path of sparse chunks.
+					{"id % 40 = 1", func(r row) bool { return r.id%40 == 1 }, true}} {
 					for _, bounded := range []bool{false, true} {
 						q := randVec(rng, dim)
 						rq := refQuery{metric: metric, q: q, k: k, offset: offset, pred: flt.pred, prefilter: flt.prefilter}

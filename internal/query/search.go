@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/bits"
 	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -213,6 +214,10 @@ func (x *executor) newScanState(qi, kk int) *scanState {
 // scan computes the distances of block rows [start, end) and offers the
 // eligible ones to the top-k.
 func (s *scanState) scan(f *fragVectors, start, end int) {
+	if f.allow != nil && f.allow.countRange(start, end)*sparseRatio < end-start {
+		s.scanSparse(f, start, end)
+		return
+	}
 	b := f.block
 	dim := b.dim
 	out := s.dist[:end-start]
@@ -242,6 +247,38 @@ func (s *scanState) scan(f *fragVectors, start, end int) {
 		if top.Full() {
 			full = true
 			worst = top.Worst()
+		}
+	}
+}
+
+// sparseRatio: a chunk where fewer than 1 in sparseRatio rows are eligible
+// (a selective prefilter) computes distances row by row for those rows only,
+// instead of for the whole chunk.
+const sparseRatio = 16
+
+// scanSparse is scan for chunks with few eligible rows.
+func (s *scanState) scanSparse(f *fragVectors, start, end int) {
+	b := f.block
+	dim := b.dim
+	out := s.dist[:1]
+	for w := start >> 6; w<<6 < end; w++ {
+		word := f.allow[w]
+		for word != 0 {
+			r := w<<6 + bits.TrailingZeros64(word)
+			word &= word - 1
+			if r < start || r >= end {
+				continue
+			}
+			if s.qb != nil {
+				vector.HammingDistance(s.qb, b.u8[r*dim:(r+1)*dim], out)
+			} else {
+				vector.Distances(s.metric, s.qf, b.f32[r*dim:(r+1)*dim], out, s.scratch)
+			}
+			d := out[0]
+			if d != d || s.lower != nil && !(d >= *s.lower) || s.upper != nil && !(d < *s.upper) {
+				continue
+			}
+			s.top.Push(d, table.RowAddress(f.id, b.offset(r)))
 		}
 	}
 }
