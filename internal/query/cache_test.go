@@ -210,3 +210,50 @@ func TestCacheKeyedByTable(t *testing.T) {
 		t.Fatal("a shared identity did not mix the tables up; the test data should make it visible")
 	}
 }
+
+// TestConcurrentQueriesShareCache runs many queries at once on one cache
+// (under -race in CI) and checks each against the uncached answer.
+func TestConcurrentQueriesShareCache(t *testing.T) {
+	f := randomFixture(t, 9, 2000, 8)
+	bodies := []string{
+		`{"vector":[1,2,3,4,5,6,7,8],"k":7,"columns":["id"]}`,
+		`{"vector":[1,0,1,0,1,0,1,0],"k":5,"distance_type":"cosine","filter":"id % 4 = 1","columns":["id"]}`,
+		`{"vector":[2,2,2,2,0,0,0,0],"k":9,"distance_type":"dot","filter":"id > 500","prefilter":false,"columns":["id"]}`,
+		`{"vector":[],"k":20,"filter":"id % 97 = 3","columns":["id"]}`,
+	}
+	want := make([][]int64, len(bodies))
+	for i, b := range bodies {
+		_, rows := f.mustRun(b, Options{})
+		want[i] = ints(rows, "id")
+	}
+	cache := NewCache(1 << 20)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 6 {
+				k := (g + i) % len(bodies)
+				req, err := ParseRequest([]byte(bodies[k]))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				res, err := Execute(context.Background(), f.snap, req, Options{Cache: cache, TableURI: "mem://c/t.lance", Allocator: f.mem, Parallelism: 2})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_, rows := resultRows(t, res)
+				res.Release()
+				if got := ints(rows, "id"); !slices.Equal(got, want[k]) {
+					t.Errorf("query %d: %v, want %v", k, got, want[k])
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if st := cache.Stats(); st.Hits == 0 {
+		t.Fatalf("no cache hits: %+v", st)
+	}
+}
