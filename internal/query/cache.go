@@ -35,6 +35,7 @@ type cacheKind uint8
 const (
 	kindVectors cacheKind = iota + 1 // a vector column of one data file
 	kindLive                         // the live-row mask of one deletion file
+	kindColumn                       // a scalar column of one data file
 )
 
 // cacheKey names immutable data: files are never rewritten in place.

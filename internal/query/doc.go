@@ -51,4 +51,10 @@
 // must identify the table's storage unambiguously (the full location URL,
 // including account/bucket), so that tables of different tenants never share
 // entries; with an empty TableURI or a nil Cache nothing is cached.
+//
+// Fixed-width scalar columns that filters and results read are cached the
+// same way (each at most 1/8 of the budget per data file), so a warm vector
+// search reads nothing from storage unless it returns variable-width columns
+// (strings, lists), which are fetched row by row. The searched vector column
+// itself is returned from the in-memory vectors.
 package query

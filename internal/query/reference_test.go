@@ -217,3 +217,30 @@ func compareHits(t *testing.T, name, metric string, rows []map[string]any, want 
 		}
 	}
 }
+
+// TestResultVectorsAreStored checks the vector column of search results
+// (served from the in-memory blocks) against the rows written, with
+// deletions making some blocks partial.
+func TestResultVectorsAreStored(t *testing.T) {
+	f := randomFixture(t, 4, 600, 6)
+	byID := map[int64][]float32{}
+	for _, r := range f.rows {
+		byID[int64(r.id)] = r.vec
+	}
+	for _, opts := range []Options{{}, {Cache: NewCache(1 << 20), TableURI: "mem://v"}} {
+		_, rows := f.mustRun(`{"vector":[1,2,3,4,5,6],"k":50,"filter":"id % 2 = 0","with_row_id":true}`, opts)
+		if len(rows) != 50 {
+			t.Fatalf("%d rows", len(rows))
+		}
+		for _, r := range rows {
+			id := r["id"].(int64)
+			got := r["vec"].([]any)
+			want := byID[id]
+			for j := range want {
+				if got[j].(float64) != float64(want[j]) {
+					t.Fatalf("id %d: vec %v, want %v", id, got, want)
+				}
+			}
+		}
+	}
+}

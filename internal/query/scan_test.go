@@ -43,9 +43,15 @@ func TestSystemColumnsInScans(t *testing.T) {
 	if got := ints(rows, "id"); !slices.Equal(got, []int64{0, 6, 9}) {
 		t.Fatalf("take by offset: %v", got)
 	}
-	// Row id filters in a vector search, before and after the top-k.
-	for _, pre := range []bool{true, false} {
-		_, rows = f.mustRun(fmt.Sprintf(`{"vector":[1,1,1],"k":3,"prefilter":%v,"filter":"_rowid > %d","columns":["id","_rowoffset"]}`, pre, addr(3)), Options{})
+	// Row id filters in a vector search, before and after the top-k, from
+	// storage and from cached columns.
+	cache := NewCache(1 << 20)
+	for _, tc := range []struct {
+		pre  bool
+		opts Options
+	}{{true, Options{}}, {false, Options{}}, {true, Options{Cache: cache, TableURI: "mem://s"}}, {false, Options{Cache: cache, TableURI: "mem://s"}}} {
+		pre := tc.pre
+		_, rows = f.mustRun(fmt.Sprintf(`{"vector":[1,1,1],"k":3,"prefilter":%v,"filter":"_rowid > %d AND _rowoffset < 100 AND id >= 0","columns":["id","_rowoffset"]}`, pre, addr(3)), tc.opts)
 		want := []int64{10, 4, 5}
 		if !pre {
 			want = []int64{10} // top 3 are ids 1, 10, 0; only 10 passes

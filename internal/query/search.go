@@ -122,17 +122,51 @@ func eligible(b *vectorBlock, live, pre bitset) bitset {
 	return out
 }
 
-// applyPrefilter restricts every fragment to the rows matching the filter.
+// applyPrefilter restricts every fragment to the rows matching the filter,
+// evaluated over cached columns when they all may be cached, else over a
+// scan of the filter's columns.
 func (x *executor) applyPrefilter(ctx context.Context, frags []fragVectors) error {
-	masks, err := x.filterMasks(ctx)
-	if err != nil {
-		return err
+	cached := true
+	for _, c := range x.p.filterCols {
+		cached = cached && x.cacheableColumn(c, x.maxPhysical(frags))
 	}
+	if !cached {
+		masks, err := x.filterMasks(ctx)
+		if err != nil {
+			return err
+		}
+		for i := range frags {
+			f := &frags[i]
+			f.allow = eligible(f.block, f.live, masks[f.id])
+		}
+		return nil
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(x.opts.Parallelism)
+	var base uint64
 	for i := range frags {
 		f := &frags[i]
-		f.allow = eligible(f.block, f.live, masks[f.id])
+		rowOffsetBase := base
+		base += uint64(f.nLive)
+		g.Go(func() error {
+			m, err := x.cachedFilterMask(gctx, f, rowOffsetBase)
+			if err != nil {
+				return err
+			}
+			f.allow = eligible(f.block, f.live, m)
+			return nil
+		})
 	}
-	return nil
+	return g.Wait()
+}
+
+// maxPhysical is the largest fragment's physical row count.
+func (x *executor) maxPhysical(frags []fragVectors) uint64 {
+	var m uint64
+	for _, f := range frags {
+		m = max(m, f.frag.GetPhysicalRows())
+	}
+	return m
 }
 
 type chunk struct {
@@ -305,22 +339,63 @@ func (x *executor) materialize(ctx context.Context, frags []fragVectors, hits []
 	if len(hits) == 0 {
 		return nil, nil
 	}
+	byID := make(map[uint64]*fragVectors, len(frags))
+	for i := range frags {
+		byID[frags[i].id] = &frags[i]
+	}
+	// The searched vectors come from the blocks in memory, cacheable
+	// columns from the cache, the rest from storage.
+	var fields []arrow.Field
+	var extra []arrow.Array
+	var cached, stored []string
+	for _, c := range cols {
+		switch {
+		case c == p.vec.column:
+			if a, ok := x.vectorsFromBlocks(addrs, byID); ok {
+				fields = append(fields, p.schema.Field(p.schema.FieldIndices(c)[0]))
+				extra = append(extra, a)
+				continue
+			}
+			stored = append(stored, c)
+		case x.cacheableColumn(c, x.maxPhysical(frags)):
+			cached = append(cached, c)
+		default:
+			stored = append(stored, c)
+		}
+	}
 	var base arrow.RecordBatch
-	if len(cols) == 0 {
+	if len(stored) == 0 {
 		base = emptyRows(len(hits))
 	} else {
 		var err error
-		base, err = p.snap.Take(ctx, addrs, cols)
+		base, err = p.snap.Take(ctx, addrs, stored)
+		if err == nil && base.NumRows() != int64(len(hits)) {
+			base.Release()
+			err = fmt.Errorf("got %d of %d rows", base.NumRows(), len(hits))
+		}
 		if err != nil {
+			for _, e := range extra {
+				e.Release()
+			}
 			return nil, fmt.Errorf("read result rows: %w", err)
 		}
-		if base.NumRows() != int64(len(hits)) {
-			base.Release()
-			return nil, fmt.Errorf("read result rows: got %d of %d rows", base.NumRows(), len(hits))
+	}
+	if len(cached) > 0 {
+		for _, c := range cached {
+			a, err := x.takeCached(ctx, c, addrs, byID)
+			if err != nil {
+				base.Release()
+				for _, e := range extra {
+					e.Release()
+				}
+				return nil, err
+			}
+			fields = append(fields, p.schema.Field(p.schema.FieldIndices(c)[0]))
+			extra = append(extra, a)
 		}
 	}
-	fields := []arrow.Field{rowIDField(), distanceField()}
-	extra := []arrow.Array{uint64Array(mem, addrs), float32Array(mem, dists)}
+	fields = append(fields, rowIDField(), distanceField())
+	extra = append(extra, uint64Array(mem, addrs), float32Array(mem, dists))
 	if p.needRowOf {
 		fields = append(fields, rowOffsetField())
 		extra = append(extra, uint64Array(mem, rowOffsets(frags, addrs)))

@@ -57,6 +57,7 @@ func (m *liveMask) sizeBytes() int64 { return int64(len(m.bits))*8 + 64 }
 // fragVectors is what a search needs of one fragment.
 type fragVectors struct {
 	id    uint64
+	frag  *tablepb.DataFragment
 	block *vectorBlock // nil when the fragment has no data for the column
 	live  bitset       // physical offsets alive in this version; nil: all
 	nLive int
@@ -130,7 +131,7 @@ func (x *executor) liveRows(ctx context.Context, frag *tablepb.DataFragment) (bi
 // from the cache when it covers the rows live now.
 func (x *executor) fragmentVectors(ctx context.Context, frag *tablepb.DataFragment) (fragVectors, error) {
 	vp := x.p.vec
-	fv := fragVectors{id: frag.GetId()}
+	fv := fragVectors{id: frag.GetId(), frag: frag}
 	live, nLive, err := x.liveRows(ctx, frag)
 	if err != nil {
 		return fv, err
