@@ -136,6 +136,9 @@ func TestSearchMatchesBruteForce(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(2, 3))
 	cache := NewCache(64 << 20)
+	// Too small for the vectors (streamed a fragment at a time) but big
+	// enough for the id column the filters read.
+	small := NewCache(16 << 10)
 	div3 := func(r row) bool { return r.id%3 == 0 }
 	one, twenty := 1.0, 20.0
 	checked := 0
@@ -165,6 +168,7 @@ func TestSearchMatchesBruteForce(t *testing.T) {
 						for _, opts := range []Options{
 							{Parallelism: 1},
 							{Parallelism: 3, Cache: cache, TableURI: "mem://x/db/t.lance"},
+							{Parallelism: 2, Cache: small, TableURI: "mem://x/db/t.lance"},
 						} {
 							name := fmt.Sprintf("%s k=%d off=%d filter=%d bounded=%v par=%d", metric, k, offset, fi, bounded, opts.Parallelism)
 							_, rows := f.mustRun(body(req), opts)
@@ -177,6 +181,9 @@ func TestSearchMatchesBruteForce(t *testing.T) {
 		}
 	}
 	t.Logf("%d queries checked against brute force", checked)
+	if st := small.Stats(); st.Entries == 0 || st.Bytes > 16<<10 {
+		t.Fatalf("small cache: %+v; want some columns cached within budget", st)
+	}
 }
 
 // compareHits checks ids, row addresses and distances. Cosine distances are

@@ -28,30 +28,87 @@ type executor struct {
 // runVector executes a vector search: exact distances over every live row,
 // top k+offset per query vector, then (post-)filtering, offset, limit and
 // projection of the winners.
+//
+// When the searched column fits in the cache budget, every fragment's
+// vectors are loaded (or found cached) and searched together. A larger
+// column is streamed: one fragment at a time is loaded, searched by all
+// query vectors and dropped, so memory stays bounded by one fragment.
 func (x *executor) runVector(ctx context.Context) (*Result, error) {
-	res := &Result{Schema: x.p.outSchema}
-	if x.p.req.FastSearch {
+	p := x.p
+	res := &Result{Schema: p.outSchema}
+	if p.req.FastSearch {
 		// fast_search reads only indexed rows, and nothing is indexed yet.
 		return res, nil
 	}
-	frags, err := x.prepareFragments(ctx)
+	frags, err := x.liveFragments(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if x.p.filter != nil && !x.p.postfilter {
-		if err := x.applyPrefilter(ctx, frags); err != nil {
+	prefilter := p.filter != nil && !p.postfilter
+	cachedFilter := prefilter
+	for _, c := range p.filterCols {
+		cachedFilter = cachedFilter && x.cacheableColumn(c, x.maxPhysical(frags))
+	}
+	var masks map[uint64]bitset
+	if prefilter && !cachedFilter {
+		if masks, err = x.filterMasks(ctx); err != nil {
 			return nil, err
 		}
 	}
-	req := x.p.req
-	kk := satAdd(req.K, req.Offset) // candidates before offset and post-filter
-	for qi := range len(req.Vectors) {
-		hits, err := x.search(ctx, frags, qi, int(min(kk, math.MaxInt32)))
-		if err != nil {
-			res.Release()
+	// prepare loads a fragment's vectors and decides which rows may match.
+	prepare := func(ctx context.Context, f *fragVectors) error {
+		if err := x.loadVectors(ctx, f); err != nil {
+			return err
+		}
+		var m bitset
+		switch {
+		case cachedFilter && f.block != nil:
+			cm, err := x.cachedFilterMask(ctx, f, f.rowBase)
+			if err != nil {
+				return err
+			}
+			m = cm
+		case prefilter:
+			m = masks[f.id]
+		}
+		f.allow = eligible(f.block, f.live, m)
+		return nil
+	}
+	req := p.req
+	kk := int(min(satAdd(req.K, req.Offset), math.MaxInt32)) // candidates before offset and post-filter
+	hits := make([][]vector.Hit, len(req.Vectors))
+	if x.opts.Cache != nil && x.vectorBytes(frags) <= x.opts.Cache.max {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(x.opts.Parallelism)
+		for i := range frags {
+			g.Go(func() error { return prepare(gctx, &frags[i]) })
+		}
+		if err := g.Wait(); err != nil {
 			return nil, err
 		}
-		rec, err := x.materialize(ctx, frags, hits, qi)
+		for qi := range req.Vectors {
+			if hits[qi], err = x.search(ctx, frags, qi, kk); err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		for i := range frags {
+			f := &frags[i]
+			if err := prepare(ctx, f); err != nil {
+				return nil, err
+			}
+			for qi := range req.Vectors {
+				h, err := x.search(ctx, frags[i:i+1], qi, kk)
+				if err != nil {
+					return nil, err
+				}
+				hits[qi] = vector.Merge(kk, hits[qi], h)
+			}
+			f.block, f.allow = nil, nil // let the collector have it
+		}
+	}
+	for qi := range req.Vectors {
+		rec, err := x.materialize(ctx, frags, hits[qi], qi)
 		if err != nil {
 			res.Release()
 			return nil, err
@@ -75,28 +132,13 @@ func satAdd(a, b int64) int64 {
 	return a + b
 }
 
-// prepareFragments loads (or finds cached) every fragment's vectors and
-// live rows, several fragments at a time.
-func (x *executor) prepareFragments(ctx context.Context) ([]fragVectors, error) {
-	src := x.p.snap.Lance().Fragments()
-	out := make([]fragVectors, len(src))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(x.opts.Parallelism)
-	for i, f := range src {
-		g.Go(func() error {
-			fv, err := x.fragmentVectors(gctx, f)
-			if err != nil {
-				return err
-			}
-			fv.allow = eligible(fv.block, fv.live, nil)
-			out[i] = fv
-			return nil
-		})
+// maxPhysical is the largest fragment's physical row count.
+func (x *executor) maxPhysical(frags []fragVectors) uint64 {
+	var m uint64
+	for _, f := range frags {
+		m = max(m, f.frag.GetPhysicalRows())
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return m
 }
 
 // eligible computes which rows of a block a search may return: not null,
@@ -120,53 +162,6 @@ func eligible(b *vectorBlock, live, pre bitset) bitset {
 		}
 	}
 	return out
-}
-
-// applyPrefilter restricts every fragment to the rows matching the filter,
-// evaluated over cached columns when they all may be cached, else over a
-// scan of the filter's columns.
-func (x *executor) applyPrefilter(ctx context.Context, frags []fragVectors) error {
-	cached := true
-	for _, c := range x.p.filterCols {
-		cached = cached && x.cacheableColumn(c, x.maxPhysical(frags))
-	}
-	if !cached {
-		masks, err := x.filterMasks(ctx)
-		if err != nil {
-			return err
-		}
-		for i := range frags {
-			f := &frags[i]
-			f.allow = eligible(f.block, f.live, masks[f.id])
-		}
-		return nil
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(x.opts.Parallelism)
-	var base uint64
-	for i := range frags {
-		f := &frags[i]
-		rowOffsetBase := base
-		base += uint64(f.nLive)
-		g.Go(func() error {
-			m, err := x.cachedFilterMask(gctx, f, rowOffsetBase)
-			if err != nil {
-				return err
-			}
-			f.allow = eligible(f.block, f.live, m)
-			return nil
-		})
-	}
-	return g.Wait()
-}
-
-// maxPhysical is the largest fragment's physical row count.
-func (x *executor) maxPhysical(frags []fragVectors) uint64 {
-	var m uint64
-	for _, f := range frags {
-		m = max(m, f.frag.GetPhysicalRows())
-	}
-	return m
 }
 
 type chunk struct {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/sarissa-db/sarissa/internal/lance/lancepb/tablepb"
 	"github.com/sarissa-db/sarissa/internal/table"
@@ -61,6 +62,8 @@ type fragVectors struct {
 	block *vectorBlock // nil when the fragment has no data for the column
 	live  bitset       // physical offsets alive in this version; nil: all
 	nLive int
+	// rowBase is the _rowoffset of the fragment's first live row.
+	rowBase uint64
 	// allow is the set of block rows eligible for this query (live, not
 	// null, passing the prefilter); nil: every row.
 	allow bitset
@@ -127,39 +130,73 @@ func (x *executor) liveRows(ctx context.Context, frag *tablepb.DataFragment) (bi
 	return m.bits, m.count, nil
 }
 
-// fragmentVectors returns the decoded vectors and live rows of a fragment,
-// from the cache when it covers the rows live now.
-func (x *executor) fragmentVectors(ctx context.Context, frag *tablepb.DataFragment) (fragVectors, error) {
-	vp := x.p.vec
-	fv := fragVectors{id: frag.GetId(), frag: frag}
-	live, nLive, err := x.liveRows(ctx, frag)
-	if err != nil {
-		return fv, err
+// liveFragments returns every fragment of the snapshot with its live rows
+// (and each one's first _rowoffset), without loading any vectors.
+func (x *executor) liveFragments(ctx context.Context) ([]fragVectors, error) {
+	src := x.p.snap.Lance().Fragments()
+	out := make([]fragVectors, len(src))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(x.opts.Parallelism)
+	for i, f := range src {
+		g.Go(func() error {
+			live, n, err := x.liveRows(gctx, f)
+			out[i] = fragVectors{id: f.GetId(), frag: f, live: live, nLive: n}
+			return err
+		})
 	}
-	fv.live, fv.nLive = live, nLive
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var base uint64
+	for i := range out {
+		out[i].rowBase = base
+		base += uint64(out[i].nLive)
+	}
+	return out, nil
+}
+
+// loadVectors sets fv.block to the fragment's decoded vectors, from the
+// cache when it covers the rows live now.
+func (x *executor) loadVectors(ctx context.Context, fv *fragVectors) error {
+	vp := x.p.vec
+	frag := fv.frag
 	path := dataFileOf(frag, vp.fieldID)
-	if path == "" || nLive == 0 {
-		return fv, nil
+	if path == "" || fv.nLive == 0 {
+		return nil
 	}
 	key := cacheKey{table: x.opts.TableURI, file: path, field: vp.fieldID, kind: kindVectors}
-	load := func(ctx context.Context) (cacheValue, error) { return x.loadBlock(ctx, frag, nLive) }
+	load := func(ctx context.Context) (cacheValue, error) { return x.loadBlock(ctx, frag, fv.nLive) }
 	v, err := x.opts.Cache.get(ctx, key, load)
 	if err != nil {
-		return fv, err
+		return err
 	}
 	block := v.(*vectorBlock)
-	if block.offsets != nil && (live == nil || !live.subsetOf(block.present)) {
+	if block.offsets != nil && (fv.live == nil || !fv.live.subsetOf(block.present)) {
 		// Loaded under a version with more deletions than this one (an older
 		// version read after a newer one): load this version's rows.
 		v, err := load(ctx)
 		if err != nil {
-			return fv, err
+			return err
 		}
 		block = v.(*vectorBlock)
 		x.opts.Cache.replace(key, block)
 	}
 	fv.block = block
-	return fv, nil
+	return nil
+}
+
+// vectorBytes estimates the decoded size of the searched column over the
+// given fragments.
+func (x *executor) vectorBytes(frags []fragVectors) int64 {
+	width := int64(4)
+	if x.p.vec.bytes != nil {
+		width = 1
+	}
+	var n int64
+	for _, f := range frags {
+		n += int64(f.frag.GetPhysicalRows()) * int64(x.p.vec.dim) * width
+	}
+	return n
 }
 
 // loadBlock reads the vector column of one fragment's live rows.
