@@ -8,9 +8,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sarissa-db/sarissa/internal/catalog"
+	"github.com/sarissa-db/sarissa/internal/objstore/location"
 )
 
 // ErrConfig marks every configuration error: bad flags, bad YAML, bad values.
@@ -53,6 +57,16 @@ type Config struct {
 	// LogFormat is text or json; LogLevel is debug, info, warn or error.
 	LogFormat string `yaml:"log_format"`
 	LogLevel  string `yaml:"log_level"`
+	// DefaultLocation is the storage location of every database without an
+	// entry in Databases (database d lives at <default_location>/d); empty
+	// means file://<absolute data_dir>.
+	DefaultLocation string `yaml:"default_location"`
+	// Databases gives single databases their own location (YAML only):
+	//   databases: {sales: {location: "az://sales/lance?account=prod"}}
+	Databases map[string]catalog.DatabaseConfig `yaml:"databases"`
+	// Accounts are the Azure storage accounts that az:// locations name
+	// (YAML only); secrets preferably come from environment variables.
+	Accounts map[string]location.Account `yaml:"accounts"`
 }
 
 // RegisterFlags binds every setting to a flag of fs and sets the defaults.
@@ -76,6 +90,21 @@ func (c *Config) registerServerFlags(fs *flag.FlagSet) {
 
 func (c *Config) registerStorageFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data-dir", "./sarissa-data", "directory holding the databases (<data-dir>/<database>/<table>.lance)")
+	fs.StringVar(&c.DefaultLocation, "default-location", "", "storage location URL of the databases instead of --data-dir (file:///dir, az://container/prefix?account=name)")
+}
+
+// catalogConfig is where databases live: the default location (from
+// data_dir unless set) and the explicitly placed databases.
+func (c *Config) catalogConfig() (catalog.Config, error) {
+	def := c.DefaultLocation
+	if def == "" {
+		abs, err := filepath.Abs(c.DataDir)
+		if err != nil {
+			return catalog.Config{}, fmt.Errorf("data_dir %q: %w", c.DataDir, err)
+		}
+		def = "file://" + filepath.ToSlash(abs)
+	}
+	return catalog.Config{DefaultLocation: def, Databases: c.Databases}, nil
 }
 
 func (c *Config) registerLogFlags(fs *flag.FlagSet) {
@@ -135,6 +164,21 @@ func (c *Config) validate() error {
 	}
 	if _, err := parseLogLevel(c.LogLevel); err != nil {
 		return fmt.Errorf("log_level %q: %w", c.LogLevel, err)
+	}
+	if c.DefaultLocation != "" {
+		if _, err := location.Parse(c.DefaultLocation); err != nil {
+			return fmt.Errorf("default_location: %w", err)
+		}
+	}
+	cc, err := c.catalogConfig()
+	if err != nil {
+		return err
+	}
+	if err := cc.Validate(); err != nil {
+		return fmt.Errorf("databases: %w", err)
+	}
+	if _, err := location.NewResolver(c.Accounts); err != nil {
+		return fmt.Errorf("accounts: %w", err)
 	}
 	return nil
 }

@@ -87,11 +87,31 @@ func (c *Config) decodeYAML(data []byte) error {
 		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
 			continue // "key:" with no value keeps the default
 		}
-		if err := v.Decode(field.Addr().Interface()); err != nil {
-			return fmt.Errorf("%d: %s: %s", v.Line, k.Value, trimYAMLError(err))
+		if line, err := decodeStrict(v, field.Addr().Interface()); err != nil {
+			return fmt.Errorf("%d: %s: %s", line, k.Value, trimYAMLError(err))
 		}
 	}
 	return nil
+}
+
+// decodeStrict decodes one value and returns the line of an error. In
+// mappings (databases, accounts) unknown keys are errors too: yaml.Node.Decode
+// cannot refuse them, so a nested value is re-encoded and decoded with
+// KnownFields, and the error's line is shifted back to the file's numbering.
+func decodeStrict(v *yaml.Node, out any) (int, error) {
+	if v.Kind == yaml.ScalarNode {
+		return v.Line, v.Decode(out)
+	}
+	text, err := yaml.Marshal(v)
+	if err != nil {
+		return v.Line, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(text))
+	dec.KnownFields(true)
+	if err := dec.Decode(out); err != nil && !errors.Is(err, io.EOF) {
+		return yamlErrorLine(err) + v.Line - 1, err
+	}
+	return v.Line, nil
 }
 
 // yamlFields maps each YAML key of c to its field.

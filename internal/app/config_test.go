@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +30,7 @@ func TestDefaults(t *testing.T) {
 		MaxBodyBytes: 256 << 20, RequestTimeout: 10 * time.Minute, ShutdownTimeout: 30 * time.Second,
 		QueryCacheBytes: 512 << 20, LogFormat: "text", LogLevel: "info",
 	}
-	if c != want {
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults\n got %+v\nwant %+v", c, want)
 	}
 	if err := c.Validate(); err != nil {
@@ -37,7 +38,7 @@ func TestDefaults(t *testing.T) {
 	}
 	// Parsing no arguments gives the same.
 	got, pos, err := serveCmd.parse(nil, io.Discard)
-	if err != nil || len(pos) != 0 || got != want {
+	if err != nil || len(pos) != 0 || !reflect.DeepEqual(got, want) {
 		t.Errorf("parse(nil) = %+v, %v, %v", got, pos, err)
 	}
 }
@@ -65,7 +66,7 @@ insecure:
 	want.LogFormat = "json"
 	want.LogLevel = "debug"
 	want.QueryCacheBytes = 1000
-	if cfg != want {
+	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got  %+v\nwant %+v", cfg, want)
 	}
 	// A flag set to its default value still overrides the file.
@@ -75,7 +76,7 @@ insecure:
 	}
 	// An empty file changes nothing.
 	cfg, _, err = serveCmd.parse([]string{"--config", writeConfig(t, "# nothing\n")}, io.Discard)
-	if err != nil || cfg != DefaultConfig() {
+	if err != nil || !reflect.DeepEqual(cfg, DefaultConfig()) {
 		t.Errorf("empty file: %+v, %v", cfg, err)
 	}
 }
@@ -85,7 +86,7 @@ func TestConfigFileErrors(t *testing.T) {
 		name, content, want string
 	}{
 		{"unknown key", "listen: 127.0.0.1:1\n\nlistn: x\n", `sarissa.yaml:3: unknown key "listn" (did you mean "listen"?)`},
-		{"unknown key far from any", "zzzzzzzzzz: 1\n", `sarissa.yaml:1: unknown key "zzzzzzzzzz" (known keys: data_dir, insecure, listen,`},
+		{"unknown key far from any", "zzzzzzzzzz: 1\n", `sarissa.yaml:1: unknown key "zzzzzzzzzz" (known keys: accounts, data_dir, databases, default_location, insecure, listen,`},
 		{"duration without unit", "log_level: info\nrequest_timeout: 30\n", "sarissa.yaml:2: request_timeout: cannot unmarshal !!int `30` into time.Duration"},
 		{"bad size", "max_body_bytes: lots\n", `sarissa.yaml:1: max_body_bytes: size "lots" is not a number`},
 		{"negative size", "query_cache_bytes: -1\n", `sarissa.yaml:1: query_cache_bytes: size "-1" is negative`},
@@ -96,6 +97,10 @@ func TestConfigFileErrors(t *testing.T) {
 		{"two documents", "listen: a:1\n---\nlisten: b:2\n", "only one YAML document"},
 		{"syntax", "listen: [\n", "sarissa.yaml:"},
 		{"valid file, invalid value", "log_format: xml\n", `log_format "xml": want text or json`},
+		{"unknown nested key", "listen: a:1\ndatabases:\n  sales:\n    location: file:///tmp/x\n    locaton: y\n", "sarissa.yaml:5: databases: field locaton not found"},
+		{"bad database location", "databases:\n  sales:\n    location: s3://bucket\n", "databases: "},
+		{"bad default location", "default_location: ftp://x\n", "default_location: "},
+		{"bad account", "accounts:\n  prod:\n    auth: magic\n", "accounts: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := serveCmd.parse([]string{"--config", writeConfig(t, tc.content)}, io.Discard)

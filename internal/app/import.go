@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sarissa-db/sarissa/internal/catalog"
 	"github.com/sarissa-db/sarissa/internal/ingest"
-	"github.com/sarissa-db/sarissa/internal/lance"
 	"github.com/sarissa-db/sarissa/internal/table"
 )
 
@@ -38,7 +38,7 @@ type importOptions struct {
 
 func (o *importOptions) bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.database, "database", "", "database to import into (required)")
-	fs.StringVar(&o.table, "table", "", "table to import into (required)")
+	fs.StringVar(&o.table, "table", "", "table to import into (required; ns$table for a table in a namespace)")
 	fs.StringVar(&o.mode, "mode", modeCreate, "create (the table must not exist), append (it must exist) or overwrite (replace or create)")
 	fs.StringVar(&o.format, "format", "auto", "input format: auto (by file name, then contents), parquet, arrow, csv or jsonl")
 	fs.IntVar(&o.batchRows, "batch-rows", ingest.DefaultBatchRows, "rows per batch read from the file")
@@ -133,13 +133,20 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func importFile(ctx context.Context, cfg Config, o importOptions, inOpts ingest.Options, path string, stdout, stderr io.Writer, logger *slog.Logger, now func() time.Time) error {
-	db, err := openDatabase(ctx, cfg, o.database, logger)
+	cat, err := newCatalog(cfg, logger)
 	if err != nil {
 		return err
 	}
-	root, err := db.tableRoot(o.table)
+	db, err := cat.Database(ctx, o.database)
+	if errors.Is(err, catalog.ErrInvalidName) {
+		return fmt.Errorf("%w: --database: %w", errUsage, err)
+	}
 	if err != nil {
 		return err
+	}
+	id, err := catalog.ParseTableID(o.table, "")
+	if err != nil {
+		return fmt.Errorf("%w: --table: %w", errUsage, err)
 	}
 	start := now()
 	rd, err := ingest.Open(ctx, path, inOpts)
@@ -147,31 +154,31 @@ func importFile(ctx context.Context, cfg Config, o importOptions, inOpts ingest.
 		return err
 	}
 	defer rd.Release()
-	name := fmt.Sprintf("%s/%s", o.database, o.table)
-	logger.Debug("import", "file", path, "format", rd.Format(), "size", rd.Size(), "table", name, "schema", rd.Schema().String())
+	name := o.database + "/" + id.String()
+	logger.Debug("import", "file", path, "format", rd.Format(), "size", rd.Size(), "table", name, "location", db.TableURI(id), "schema", rd.Schema().String())
 
 	prog := startProgress(o.progress, stderr, logger, filepath.Base(path), rd.Size(), rd, o.progressInterval, now)
-	topts := table.Options{Logger: logger}
 	var snap *table.Snapshot
 	switch o.mode {
-	case modeCreate:
-		_, snap, err = table.Create(ctx, db.bucket, root, rd.Schema(), rd, topts)
-		if errors.Is(err, lance.ErrTableExists) {
+	case modeCreate, modeOverwrite:
+		mode := catalog.CreateModeCreate
+		if o.mode == modeOverwrite {
+			mode = catalog.CreateModeOverwrite
+		}
+		var c catalog.Created
+		c, err = db.CreateTable(ctx, id, mode, rd.Schema(), rd)
+		snap = c.Snapshot
+		if errors.Is(err, catalog.ErrTableExists) {
 			err = fmt.Errorf("table %s already exists; use --mode append or --mode overwrite", name)
 		}
-	case modeAppend, modeOverwrite:
+	case modeAppend:
 		var t *table.Table
-		t, err = table.Open(ctx, db.bucket, root, topts)
+		t, err = db.OpenTable(ctx, id)
 		switch {
-		case errors.Is(err, lance.ErrTableNotFound) && o.mode == modeOverwrite:
-			_, snap, err = table.Create(ctx, db.bucket, root, rd.Schema(), rd, topts)
-		case errors.Is(err, lance.ErrTableNotFound):
+		case errors.Is(err, catalog.ErrTableNotFound):
 			err = fmt.Errorf("table %s does not exist; use --mode create", name)
-		case err != nil:
-		case o.mode == modeAppend:
+		case err == nil:
 			snap, _, err = t.Append(ctx, rd)
-		default:
-			snap, _, err = t.Overwrite(ctx, nil, rd)
 		}
 	}
 	prog.finish()

@@ -319,7 +319,7 @@ func TestImportUsage(t *testing.T) {
 	}
 	for _, tc := range []struct{ db, table string }{{"a/b", "t"}, {"db", ".."}, {"db", "x/y"}} {
 		code, _, errOut := runImportCmd(t, "--data-dir", data, "--database", tc.db, "--table", tc.table, "--progress", "none", file)
-		if code != 1 || !strings.Contains(errOut, "not valid") {
+		if code != 2 || !strings.Contains(errOut, "invalid name") {
 			t.Errorf("names %q/%q: exit %d, %q", tc.db, tc.table, code, errOut)
 		}
 	}
@@ -355,5 +355,32 @@ func TestImportProgressOffTerminal(t *testing.T) {
 	code, _, errOut = runImportCmd(t, "--data-dir", data, "--database", "db", "--table", "bar", "--progress", "bar", file)
 	if code != 0 || !strings.Contains(errOut, "importing rows-0.jsonl") || !strings.HasSuffix(errOut, "\n") {
 		t.Errorf("bar: exit %d, %q", code, errOut)
+	}
+}
+
+// TestImportStorageConfig places databases through the configuration: one
+// database at its own location, the others under --default-location.
+func TestImportStorageConfig(t *testing.T) {
+	src, own, def := t.TempDir(), t.TempDir(), t.TempDir()
+	file := writeSample(t, src, "csv", 0, 10)
+	cfg := writeConfig(t, "databases:\n  sales:\n    location: file://"+own+"\n")
+	for _, tc := range []struct {
+		db, dir, root string
+	}{
+		{"sales", own, ""},      // <location>/<table>.lance
+		{"other", def, "other"}, // <default>/<database>/<table>.lance
+	} {
+		code, _, errOut := runImportCmd(t, "--config", cfg, "--default-location", "file://"+def, "--database", tc.db, "--table", "t", "--progress", "none", file)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", tc.db, code, errOut)
+		}
+		if _, err := os.Stat(filepath.Join(tc.dir, tc.root, "t.lance", "_versions")); err != nil {
+			t.Errorf("%s: table not where the configuration puts it: %v", tc.db, err)
+		}
+	}
+	// A table in a namespace needs the namespace to exist.
+	code, _, errOut := runImportCmd(t, "--default-location", "file://"+def, "--database", "db", "--table", "ns$t", "--progress", "none", file)
+	if code != 1 || !strings.Contains(errOut, "namespace") {
+		t.Errorf("missing namespace: exit %d, %q", code, errOut)
 	}
 }

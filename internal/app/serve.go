@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sarissa-db/sarissa/internal/catalog"
 )
 
 // node is one running process: the configuration and every part the
@@ -27,11 +29,11 @@ type node struct {
 	now     func() time.Time
 	dataDir string // absolute
 
-	reg *prometheus.Registry
-	db  func(ctx context.Context, name string) (*database, error)
-	api http.Handler
-	ln  net.Listener
-	srv *http.Server
+	reg     *prometheus.Registry
+	catalog *catalog.Catalog
+	api     http.Handler
+	ln      net.Listener
+	srv     *http.Server
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -107,18 +109,21 @@ func initMetrics(_ context.Context, n *node) error {
 }
 
 func initCatalog(_ context.Context, n *node) error {
-	dir, err := filepath.Abs(n.cfg.DataDir)
-	if err != nil {
-		return fmt.Errorf("data_dir %q: %w", n.cfg.DataDir, err)
+	if n.cfg.DefaultLocation == "" {
+		// Create the data directory now, so that a path that cannot be
+		// created fails at startup rather than on the first request.
+		dir, err := filepath.Abs(n.cfg.DataDir)
+		if err != nil {
+			return fmt.Errorf("data_dir %q: %w", n.cfg.DataDir, err)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("create data_dir: %w", err)
+		}
+		n.dataDir = dir
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create data_dir: %w", err)
-	}
-	n.dataDir = dir
-	n.db = func(ctx context.Context, name string) (*database, error) {
-		return openDatabase(ctx, n.cfg, name, n.logger)
-	}
-	return nil
+	var err error
+	n.catalog, err = newCatalog(n.cfg, n.logger)
+	return err
 }
 
 func initAPI(_ context.Context, n *node) error {
@@ -158,7 +163,7 @@ func initServer(_ context.Context, n *node) error {
 
 func runServer(ctx context.Context, n *node) error {
 	n.printBanner()
-	n.logger.Info("serving", "addr", n.ln.Addr().String(), "data_dir", n.dataDir, "target", n.cfg.Target)
+	n.logger.Info("serving", "addr", n.ln.Addr().String(), "storage", n.storageDescription(), "target", n.cfg.Target)
 	errc := make(chan error, 1)
 	go func() { errc <- n.srv.Serve(n.ln) }()
 	select {
@@ -196,11 +201,19 @@ func (n *node) printBanner() {
 	fmt.Fprintf(n.stdout, `sarissa listening on %s
   version  %s
   target   %s
-  data     %s (database d, table t: %s)
+  storage  %s
   metrics  %s/metrics
 
 Connect with the LanceDB SDKs (any database name; the API key is not checked yet):
   TypeScript  const db = await lancedb.connect("db://mydb", { apiKey: "any", hostOverride: "%s" });
   Python      db = lancedb.connect("db://mydb", api_key="any", host_override="%s")
-`, url, versionString(), n.cfg.Target, n.dataDir, filepath.Join(n.dataDir, "d", "t.lance"), url, url, url)
+`, url, versionString(), n.cfg.Target, n.storageDescription(), url, url, url)
+}
+
+// storageDescription says where tables go.
+func (n *node) storageDescription() string {
+	if n.dataDir != "" {
+		return fmt.Sprintf("%s (database d, table t: %s)", n.dataDir, filepath.Join(n.dataDir, "d", "t.lance"))
+	}
+	return n.cfg.DefaultLocation + "/<database>"
 }

@@ -138,7 +138,7 @@ func TestServeFromConfigFile(t *testing.T) {
 		t.Errorf("/healthz: %d", code)
 	}
 	stop()
-	if !strings.Contains(stderr.String(), `"msg":"serving"`) || !strings.Contains(stderr.String(), `"data_dir":"`+dir) {
+	if !strings.Contains(stderr.String(), `"msg":"serving"`) || !strings.Contains(stderr.String(), `"storage":"`+dir) {
 		t.Errorf("want JSON logs naming the data dir, got:\n%s", stderr)
 	}
 }
