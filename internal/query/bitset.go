@@ -47,8 +47,10 @@ func and(a, b bitset) bitset {
 	case b == nil:
 		return a
 	}
-	out := make(bitset, len(a))
-	for i := range out {
+	// Sets over the same rows may differ in capacity; bits past the end of
+	// the shorter one are unset.
+	out := make(bitset, max(len(a), len(b)))
+	for i := range min(len(a), len(b)) {
 		out[i] = a[i] & b[i]
 	}
 	return out
