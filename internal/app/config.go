@@ -43,8 +43,16 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	// Insecure allows listening on a non-loopback address without API keys.
 	Insecure bool `yaml:"insecure"`
-	// MaxBodyBytes bounds every request body.
+	// MaxBodyBytes bounds every request body as sent.
 	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
+	// MaxJSONBodyBytes bounds JSON request bodies, which are read whole.
+	MaxJSONBodyBytes ByteSize `yaml:"max_json_body_bytes"`
+	// MaxDecodedBytes bounds what one Arrow request body may decode to after
+	// decompression (0: 4 × max_body_bytes).
+	MaxDecodedBytes ByteSize `yaml:"max_decoded_bytes"`
+	// QueryParallelism is the number of goroutines one query scans with
+	// (0: one per CPU).
+	QueryParallelism int `yaml:"query_parallelism"`
 	// RequestTimeout bounds the work of one request (0: no bound); a client's
 	// x-request-timeout-ms can only shorten it.
 	RequestTimeout time.Duration `yaml:"request_timeout"`
@@ -82,6 +90,10 @@ func (c *Config) registerServerFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Insecure, "insecure", false, "allow a non-loopback listen address without API keys")
 	c.MaxBodyBytes = 256 << 20
 	fs.Var(&c.MaxBodyBytes, "max-body-bytes", "largest request body accepted (`size`, e.g. 256MiB)")
+	c.MaxJSONBodyBytes = 32 << 20
+	fs.Var(&c.MaxJSONBodyBytes, "max-json-body-bytes", "largest JSON request body accepted (`size`)")
+	fs.Var(&c.MaxDecodedBytes, "max-decoded-bytes", "largest decoded size of one Arrow request body (`size`; 0: 4 × max-body-bytes)")
+	fs.IntVar(&c.QueryParallelism, "query-parallelism", 0, "goroutines one query scans with (0: one per CPU)")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", 10*time.Minute, "upper bound on one request's work (0: none)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "grace period for in-flight requests on shutdown")
 	c.QueryCacheBytes = 512 << 20
@@ -149,6 +161,15 @@ func (c *Config) validate() error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("max_body_bytes %s: must be at least 1KiB", c.MaxBodyBytes)
+	}
+	if c.MaxJSONBodyBytes < 1024 {
+		return fmt.Errorf("max_json_body_bytes %s: must be at least 1KiB", c.MaxJSONBodyBytes)
+	}
+	if c.MaxDecodedBytes != 0 && c.MaxDecodedBytes < c.MaxBodyBytes {
+		return fmt.Errorf("max_decoded_bytes %s: must be 0 or at least max_body_bytes (%s)", c.MaxDecodedBytes, c.MaxBodyBytes)
+	}
+	if c.QueryParallelism < 0 {
+		return fmt.Errorf("query_parallelism %d: must not be negative", c.QueryParallelism)
 	}
 	if c.QueryCacheBytes < 0 {
 		return fmt.Errorf("query_cache_bytes %s: must not be negative", c.QueryCacheBytes)

@@ -27,7 +27,7 @@ func TestDefaults(t *testing.T) {
 	c := DefaultConfig()
 	want := Config{
 		Target: "all", Listen: "127.0.0.1:8080", DataDir: "./sarissa-data",
-		MaxBodyBytes: 256 << 20, RequestTimeout: 10 * time.Minute, ShutdownTimeout: 30 * time.Second,
+		MaxBodyBytes: 256 << 20, MaxJSONBodyBytes: 32 << 20, RequestTimeout: 10 * time.Minute, ShutdownTimeout: 30 * time.Second,
 		QueryCacheBytes: 512 << 20, LogFormat: "text", LogLevel: "info",
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -140,6 +140,10 @@ func TestValidate(t *testing.T) {
 		{[]string{"--data-dir", file}, "exists but is not a directory"},
 		{[]string{"--max-body-bytes", "100"}, "max_body_bytes 100: must be at least 1KiB"},
 		{[]string{"--request-timeout", "-1s"}, "request_timeout -1s: must not be negative"},
+		{[]string{"--max-json-body-bytes", "1"}, "max_json_body_bytes 1: must be at least 1KiB"},
+		{[]string{"--max-decoded-bytes", "1MiB"}, "max_decoded_bytes 1MiB: must be 0 or at least max_body_bytes (256MiB)"},
+		{[]string{"--max-decoded-bytes", "1GiB"}, ""},
+		{[]string{"--query-parallelism", "-2"}, "query_parallelism -2"},
 		{[]string{"--shutdown-timeout", "-1s"}, "shutdown_timeout"},
 		{[]string{"--target", "query"}, `target "query" arrives with distributed mode`},
 		{[]string{"--target", "indexer"}, `target "indexer" arrives with distributed mode`},

@@ -15,9 +15,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sarissa-db/sarissa/internal/api"
 	"github.com/sarissa-db/sarissa/internal/catalog"
+	"github.com/sarissa-db/sarissa/internal/query"
 )
 
 // node is one running process: the configuration and every part the
@@ -127,29 +128,38 @@ func initCatalog(_ context.Context, n *node) error {
 }
 
 func initAPI(_ context.Context, n *node) error {
-	n.api = http.NotFoundHandler()
+	h, err := api.New(api.Config{
+		MaxBodyBytes:     int64(n.cfg.MaxBodyBytes),
+		MaxJSONBodyBytes: int64(n.cfg.MaxJSONBodyBytes),
+		MaxDecodedBytes:  int64(n.cfg.MaxDecodedBytes),
+		RequestTimeout:   n.cfg.RequestTimeout,
+		QueryParallelism: n.cfg.QueryParallelism,
+	}, api.Deps{
+		Catalog:    n.catalog,
+		Logger:     n.logger,
+		Registerer: n.reg,
+		Gatherer:   n.reg,
+		Now:        n.now,
+		QueryCache: query.NewCache(int64(n.cfg.QueryCacheBytes)),
+	})
+	if err != nil {
+		return err
+	}
+	n.api = h
 	return nil
 }
 
+// initServer opens the listener. The API handler serves every path,
+// /healthz and /metrics included, so that they share its request metrics
+// and logs.
 func initServer(_ context.Context, n *node) error {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{
-		Registry:          n.reg,
-		ErrorLog:          slog.NewLogLogger(n.logger.Handler(), slog.LevelWarn),
-		EnableOpenMetrics: true,
-	}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "ok\n")
-	})
-	mux.Handle("/", n.api)
 	ln, err := net.Listen("tcp", n.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", n.cfg.Listen, err)
 	}
 	n.ln = ln
 	n.srv = &http.Server{
-		Handler: mux,
+		Handler: n.api,
 		// Bodies can be large inserts and responses long scans, so reads and
 		// writes are bounded per request by the API (request_timeout), not
 		// here; only a slow client sending headers is cut off.

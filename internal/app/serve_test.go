@@ -253,3 +253,40 @@ func TestRunCommands(t *testing.T) {
 		}
 	}
 }
+
+// TestServeSeesImportedTables checks the composition: a table imported into
+// the data directory is listed by the server under any database name, and
+// the API's request metrics land in the registry /metrics serves.
+func TestServeSeesImportedTables(t *testing.T) {
+	dir := t.TempDir()
+	file := writeSample(t, t.TempDir(), "jsonl", 0, 25)
+	if code, _, errOut := runImportCmd(t, "--data-dir", dir, "--database", "shop", "--table", "items", "--progress", "none", file); code != 0 {
+		t.Fatalf("import: %s", errOut)
+	}
+	url, _, stderr, stop := startServer(t, "--listen", "127.0.0.1:0", "--data-dir", dir)
+	list := func(db string) (int, string) {
+		req, _ := http.NewRequest("GET", url+"/v1/table/", nil)
+		req.Header.Set("x-lancedb-database", db)
+		req.Header.Set("x-api-key", "any")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := list("shop"); code != http.StatusOK || !strings.Contains(body, `"items"`) {
+		t.Errorf("list shop: %d %s", code, body)
+	}
+	if code, body := list("anything-else"); code != http.StatusOK || strings.Contains(body, "items") {
+		t.Errorf("list another database: %d %s", code, body)
+	}
+	_, metrics := get(t, url+"/metrics")
+	if !strings.Contains(metrics, "sarissa_http_requests_total") {
+		t.Errorf("/metrics lacks the API's request counter")
+	}
+	if code := stop(); code != 0 {
+		t.Errorf("exit %d\n%s", code, stderr)
+	}
+}
