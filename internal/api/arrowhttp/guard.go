@@ -172,8 +172,11 @@ func (g *guard) next() error {
 	if err != nil {
 		return g.fail(start, "metadata: %v", err)
 	}
-	if bodyLen < 0 || bodyLen > g.lim.MaxMessageBytes {
-		return g.fail(start, "body length %d outside [0, %d]", bodyLen, g.lim.MaxMessageBytes)
+	if bodyLen < 0 {
+		return g.fail(start, "negative body length %d", bodyLen)
+	}
+	if bodyLen > g.lim.MaxMessageBytes {
+		return fmt.Errorf("%w: %w", ErrTooLarge, g.fail(start, "body length %d is more than the limit of %d bytes", bodyLen, g.lim.MaxMessageBytes))
 	}
 	// arrow-go sizes slices from vector lengths without checking them
 	// against the buffer; every vector it reads is checked here first.
@@ -253,7 +256,7 @@ func (g *guard) truncated(start int64, err error) error {
 // charge adds n decoded bytes to the stream's budget.
 func (g *guard) charge(n int64) error {
 	if n < 0 || n > g.lim.MaxDecodedBytes-g.decoded {
-		return fmt.Errorf("the stream decodes to more than %d bytes (the server's limit for one request); send the data in smaller requests", g.lim.MaxDecodedBytes)
+		return fmt.Errorf("%w: the stream decodes to more than %d bytes (the server's limit for one request); send the data in smaller requests", ErrTooLarge, g.lim.MaxDecodedBytes)
 	}
 	g.decoded += n
 	return nil

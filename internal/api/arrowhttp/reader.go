@@ -28,6 +28,11 @@ import (
 // not match their schema.
 var ErrInvalid = errors.New("invalid arrow ipc body")
 
+// ErrTooLarge is wrapped (next to ErrInvalid) when the stream exceeds a size
+// limit: a message longer than MaxMessageBytes or more decoded data than
+// MaxDecodedBytes. HTTP callers answer it with 413.
+var ErrTooLarge = errors.New("arrow ipc body too large")
+
 // Limits bound what one stream may make the server hold.
 type Limits struct {
 	// MaxMetadataBytes bounds one message's flatbuffer metadata (4 MiB).
@@ -198,6 +203,18 @@ func WriteFile(w io.Writer, sch *arrow.Schema, batches []arrow.RecordBatch, mem 
 	if err != nil {
 		return fmt.Errorf("arrow file: %w", err)
 	}
+	if len(batches) == 0 {
+		// A zero-row batch, not none: the Node client derives the result
+		// table's schema from the batches it receives, so a file without
+		// batches reaches the user as a table without columns.
+		cols := emptyColumns(sch, mem)
+		empty := array.NewRecordBatch(sch, cols, 0)
+		for _, c := range cols {
+			c.Release()
+		}
+		defer empty.Release()
+		batches = []arrow.RecordBatch{empty}
+	}
 	for i, b := range batches {
 		if err := fw.Write(b); err != nil {
 			fw.Close()
@@ -208,4 +225,16 @@ func WriteFile(w io.Writer, sch *arrow.Schema, batches []arrow.RecordBatch, mem 
 		return fmt.Errorf("arrow file: %w", err)
 	}
 	return nil
+}
+
+func emptyColumns(sch *arrow.Schema, mem memory.Allocator) []arrow.Array {
+	cols := make([]arrow.Array, sch.NumFields())
+	for i, f := range sch.Fields() {
+		// A builder, not MakeArrayOfNull: its empty nested arrays lack
+		// the single offset the IPC writer needs.
+		b := array.NewBuilder(mem, f.Type)
+		cols[i] = b.NewArray()
+		b.Release()
+	}
+	return cols
 }
