@@ -43,8 +43,8 @@ type MergeInsertOptions struct {
 
 // MergeResult reports what a merge did.
 type MergeResult struct {
-	// Version is the version committed (the version read when the merge
-	// changed nothing).
+	// Version is the version committed. A merge always commits, even when
+	// it changes nothing, as Lance does.
 	Version  uint64
 	Snapshot *Snapshot
 	// Inserted counts source rows inserted, Updated target rows replaced,
@@ -350,10 +350,9 @@ func (m *merger) run(ctx context.Context) (MergeResult, error) {
 	if err != nil {
 		return MergeResult{}, err
 	}
-	res := MergeResult{Version: m.base.Version(), Snapshot: m.base, Inserted: m.inserted, Updated: m.updated, Deleted: m.deleted}
-	if len(newFrags) == 0 && len(m.hits) == 0 {
-		return res, nil
-	}
+	res := MergeResult{Inserted: m.inserted, Updated: m.updated, Deleted: m.deleted}
+	// Like Lance, commit even when nothing changed, so that version numbers
+	// advance exactly as they do for clients of stock LanceDB.
 	updated, removed, err := m.base.applyDeletions(ctx, m.hits)
 	if err != nil {
 		return MergeResult{}, err
