@@ -43,7 +43,7 @@ func (s *syncBuffer) String() string {
 }
 
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	url  string
 	reg  *prometheus.Registry
 	logs *syncBuffer
@@ -53,7 +53,7 @@ type env struct {
 
 // newEnv starts the handler on a loopback port over a catalog in a temporary
 // directory ("file") or in memory ("mem").
-func newEnv(t *testing.T, kind string, cfg api.Config) *env {
+func newEnv(t testing.TB, kind string, cfg api.Config) *env {
 	t.Helper()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	loc := "mem://api-test"
@@ -206,7 +206,7 @@ func items(mem memory.Allocator, rows ...item) arrow.RecordBatch {
 }
 
 // stream encodes batches as the client does: an LZ4-compressed IPC stream.
-func stream(t *testing.T, sch *arrow.Schema, batches ...arrow.RecordBatch) []byte {
+func stream(t testing.TB, sch *arrow.Schema, batches ...arrow.RecordBatch) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w := ipc.NewWriter(&buf, ipc.WithSchema(sch), ipc.WithLZ4())
