@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // Arrow IPC message header types (Schema.fbs MessageHeader union).
@@ -116,7 +117,7 @@ func (g *guard) readN(dst []byte, n int64) ([]byte, error) {
 	for remaining := n; remaining > 0; {
 		k := min(remaining, chunk)
 		start := len(dst)
-		dst = append(dst, make([]byte, k)...)
+		dst = slices.Grow(dst, int(k))[:start+int(k)]
 		got, err := io.ReadFull(g.r, dst[start:])
 		g.offset += int64(got)
 		remaining -= int64(got)
