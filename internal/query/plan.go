@@ -273,7 +273,9 @@ func (p *plan) exprColumn(name, expr string, isVec bool) (outCol, error) {
 		}
 		return outCol{}, fmt.Errorf("%w: column %q: expression %q: %w", ErrInvalidRequest, name, expr, err)
 	}
-	return outCol{kind: outExpr, name: name, bound: b, field: arrow.Field{Name: name, Type: b.Type(), Nullable: true}}, nil
+	// Nullability as DataFusion infers it, so result schemas match LanceDB's.
+	nullable := b.Nullable(p.workSchema(isVec))
+	return outCol{kind: outExpr, name: name, bound: b, field: arrow.Field{Name: name, Type: b.Type(), Nullable: nullable}}, nil
 }
 
 func (p *plan) unknownColumn(name string) error {

@@ -55,7 +55,8 @@ func (t *Table) AddColumns(ctx context.Context, cols []NewColumn) (*Snapshot, er
 			return nil, fmt.Errorf("%w: add column %q: expression %q has no type; cast it, e.g. CAST(NULL AS string)", ErrInvalidArgument, c.Name, c.Expr)
 		}
 		exprs[i] = b
-		af := arrow.Field{Name: c.Name, Type: typ, Nullable: true}
+		// Nullability as DataFusion infers it, so the schema matches LanceDB's.
+		af := arrow.Field{Name: c.Name, Type: typ, Nullable: b.Nullable(base.arrow)}
 		lf, err := schema.FieldFromArrow(af)
 		if err != nil {
 			return nil, fmt.Errorf("%w: add column %q: %w", ErrInvalidArgument, c.Name, err)

@@ -20,7 +20,8 @@ import (
 
 // Delete removes the rows matching predicate and returns the new version and
 // the number of rows deleted. Rows are marked in deletion files; data files
-// are never rewritten. When nothing matches, no version is committed.
+// are never rewritten. As in Lance, a new version is committed even when
+// nothing matches.
 func (t *Table) Delete(ctx context.Context, predicate string) (*Snapshot, int64, error) {
 	if strings.TrimSpace(predicate) == "" {
 		return nil, 0, fmt.Errorf("%w: delete needs a predicate", ErrInvalidArgument)
@@ -35,9 +36,10 @@ func (t *Table) Delete(ctx context.Context, predicate string) (*Snapshot, int64,
 			return result{}, err
 		}
 		hits, n, err := base.matchingRows(ctx, predicate)
-		if err != nil || n == 0 {
-			return result{base, 0}, err
+		if err != nil {
+			return result{}, err
 		}
+		// Like Lance, a delete that matches nothing still commits a version.
 		updated, removed, err := base.applyDeletions(ctx, hits)
 		if err != nil {
 			return result{}, err
@@ -201,9 +203,7 @@ func (t *Table) update(ctx context.Context, base *Snapshot, predicate string, se
 	if err != nil {
 		return nil, 0, err
 	}
-	if n == 0 {
-		return base, 0, nil
-	}
+	// Like Lance, an update that matches nothing still commits a version.
 	updated, removed, err := base.applyDeletions(ctx, hits)
 	if err != nil {
 		return nil, 0, err
