@@ -175,10 +175,29 @@ func TestStoreCorruption(t *testing.T) {
 func FuzzDecodeHeader(f *testing.F) {
 	ctx := context.Background()
 	b := memory.New()
-	if err := WriteFlat(ctx, b, "f", smallFlat(f)); err != nil {
+	// Tiny seeds (dim 4, 2 partitions, 4-bit PQ) keep the fuzzer fast.
+	const n, dim = 64, 4
+	data := make([]float32, n*dim)
+	addrs := make([]uint64, n)
+	r := rand.New(rand.NewPCG(1, 1))
+	for i := range data {
+		data[i] = r.Float32()
+	}
+	for i := range addrs {
+		addrs[i] = uint64(i)
+	}
+	fl, err := BuildFlat(ctx, addrs, data, dim, Params{Metric: vector.L2, NumPartitions: 2, Rand: r})
+	if err != nil {
 		f.Fatal(err)
 	}
-	if err := WritePQ(ctx, b, "p", smallPQ(f)); err != nil {
+	px, err := BuildPQ(ctx, addrs, data, dim, PQParams{IVF: Params{Metric: vector.L2, NumPartitions: 2, Rand: r}, PQ: pq.Params{SubVectors: 2, Bits: 4, SampleRate: 2}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := WriteFlat(ctx, b, "f", fl); err != nil {
+		f.Fatal(err)
+	}
+	if err := WritePQ(ctx, b, "p", px); err != nil {
 		f.Fatal(err)
 	}
 	for _, k := range []string{"f", "p"} {
