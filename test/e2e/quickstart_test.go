@@ -83,7 +83,9 @@ func TestReadmeQuickstart(t *testing.T) {
 		Rows  [][]json.RawMessage
 	}
 	raw := nodejs.RunScript(t, context.Background(), "dump.mjs", dbDir, "items", "--order-by", "id")
-	if err := json.Unmarshal(raw, &dump); err != nil || dump.Count != 2 || string(dump.Rows[0][0]) != `"1"` || string(dump.Rows[1][0]) != `"2"` {
+	// JS numbers make a float64 id column; rows ordered by id, text second.
+	if err := json.Unmarshal(raw, &dump); err != nil || dump.Count != 2 || len(dump.Rows) != 2 ||
+		string(dump.Rows[0][1]) != `"first"` || string(dump.Rows[1][1]) != `"second"` {
 		t.Fatalf("stock LanceDB reading %s/items: %v\n%s", dbDir, err, clip(string(raw), 2000))
 	}
 }

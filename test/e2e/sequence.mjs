@@ -164,8 +164,11 @@ await rec.vector("vector.prefilter.cosine", () =>
 await rec.vector("vector.postfilter.wide", () =>
   items.search(q1).where("id % 2 = 0").postfilter().limit(25).select(["id"]).toArrow());
 await rec.vector("vector.select.list", () => items.search(q1).select(["category", "id"]).limit(10).toArrow());
+// Keys in sorted order: the remote client sends a select map as a JSON
+// object with sorted keys, so that is the column order a server can return;
+// embedded LanceDB keeps the map's own order.
 await rec.vector("vector.select.map", () =>
-  items.search(q1).select({ id2: "id * 2", v: "value + 1", cat: "category" }).limit(10).toArrow());
+  items.search(q1).select({ cat: "category", id2: "id * 2", v: "value + 1" }).limit(10).toArrow());
 await rec.vector("vector.rowId", () => items.search(q0).withRowId().select(["id"]).limit(10).toArrow());
 await rec.vector("vector.distanceRange", () =>
   items.search(q0).distanceRange(4.0, 6.0).select(["id"]).limit(30).toArrow());
@@ -180,7 +183,7 @@ await rec.rows("query.where.limit", () => items.query().where("value > 500").lim
 await rec.rows("query.where.offset", () => items.query().where("value > 500").limit(20).offset(10).toArrow());
 await rec.rows("query.select", () =>
   items.query().select(["note", "id"]).where("note IS NOT NULL AND category IN ('cat1', 'cat2')").limit(50).toArrow());
-await rec.rows("query.select.map", () => items.query().select({ id: "id", double: "value * 2" }).limit(5).toArrow());
+await rec.rows("query.select.map", () => items.query().select({ double: "value * 2", id: "id" }).limit(5).toArrow());
 await rec.rows("query.rowId", () => items.query().withRowId().select(["id"]).where("id >= 1995").limit(10).toArrow());
 await rec.rows("query.offset.only", () => items.query().offset(2490).toArrow());
 await rec.rows("query.full", () => items.query().toArrow());
