@@ -53,19 +53,7 @@ func (s *server) insert(w http.ResponseWriter, r *http.Request) error {
 
 // query: POST /v1/table/{id}/query/ → Arrow IPC file (§7.6).
 func (s *server) query(w http.ResponseWriter, r *http.Request) error {
-	data, err := s.readBody(r)
-	if err != nil {
-		return err
-	}
-	req, err := query.ParseRequest(data)
-	if err != nil {
-		return err
-	}
-	ref, err := s.openTable(r)
-	if err != nil {
-		return err
-	}
-	snap, err := s.snapshot(r.Context(), r, ref, req.Version)
+	req, ref, snap, err := s.readQuery(r, query.ParseRequest)
 	if err != nil {
 		return err
 	}
@@ -84,6 +72,28 @@ func (s *server) query(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// readQuery decodes a query body with parse, opens the table and checks out
+// the version the query asks for (honouring the freshness headers).
+func (s *server) readQuery(r *http.Request, parse func([]byte) (query.Request, error)) (query.Request, tableRef, *table.Snapshot, error) {
+	data, err := s.readBody(r)
+	if err != nil {
+		return query.Request{}, tableRef{}, nil, err
+	}
+	req, err := parse(data)
+	if err != nil {
+		return query.Request{}, tableRef{}, nil, err
+	}
+	ref, err := s.openTable(r)
+	if err != nil {
+		return query.Request{}, tableRef{}, nil, err
+	}
+	snap, err := s.snapshot(r.Context(), r, ref, req.Version)
+	if err != nil {
+		return query.Request{}, tableRef{}, nil, err
+	}
+	return req, ref, snap, nil
+}
+
 func (s *server) queryOptions(ref tableRef) query.Options {
 	return query.Options{
 		Cache:       s.cache,
@@ -96,19 +106,12 @@ func (s *server) queryOptions(ref tableRef) query.Options {
 // explainPlan: POST /v1/table/{id}/explain_plan/ {"verbose", "query"} → a
 // JSON string.
 func (s *server) explainPlan(w http.ResponseWriter, r *http.Request) error {
-	data, err := s.readBody(r)
-	if err != nil {
-		return err
-	}
-	req, verbose, err := query.ParseExplainRequest(data)
-	if err != nil {
-		return err
-	}
-	ref, err := s.openTable(r)
-	if err != nil {
-		return err
-	}
-	snap, err := s.snapshot(r.Context(), r, ref, req.Version)
+	var verbose bool
+	req, _, snap, err := s.readQuery(r, func(data []byte) (query.Request, error) {
+		req, v, err := query.ParseExplainRequest(data)
+		verbose = v
+		return req, err
+	})
 	if err != nil {
 		return err
 	}
@@ -122,19 +125,7 @@ func (s *server) explainPlan(w http.ResponseWriter, r *http.Request) error {
 // analyzePlan: POST /v1/table/{id}/analyze_plan/ with a query body: runs the
 // query and returns the plan with what the run produced, as a JSON string.
 func (s *server) analyzePlan(w http.ResponseWriter, r *http.Request) error {
-	data, err := s.readBody(r)
-	if err != nil {
-		return err
-	}
-	req, err := query.ParseRequest(data)
-	if err != nil {
-		return err
-	}
-	ref, err := s.openTable(r)
-	if err != nil {
-		return err
-	}
-	snap, err := s.snapshot(r.Context(), r, ref, req.Version)
+	req, ref, snap, err := s.readQuery(r, query.ParseRequest)
 	if err != nil {
 		return err
 	}
