@@ -38,9 +38,6 @@ type stock struct {
 
 func newStock(t *testing.T) *stock {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("spawns node; run without -short")
-	}
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Fatalf("node is required for this test: %v", err)

@@ -95,9 +95,6 @@ func TestReadStockFixture(t *testing.T) {
 // makes Lance cut small pages, so every column spans several pages
 // (including list offsets, list items and dictionary-encoded strings).
 func TestReadStockNode(t *testing.T) {
-	if testing.Short() {
-		t.Skip("spawns node; run without -short")
-	}
 	nodejs.RequireModules(t) // fails (never skips) without node and the LanceDB packages
 	ctx, cancel := context.WithTimeout(context.Background(), nodejs.DefaultTimeout)
 	defer cancel()

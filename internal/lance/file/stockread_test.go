@@ -83,9 +83,6 @@ func writeTestTable(t *testing.T, dir string, s *schema.Schema, data []byte, inf
 // (Node, testdata/read-stock.mjs) read the table back, and compares what it
 // returns with what we wrote.
 func TestStockReadsOurFiles(t *testing.T) {
-	if testing.Short() {
-		t.Skip("spawns node; run without -short")
-	}
 	nodejs.RequireModules(t) // fails (never skips) without node and the LanceDB packages
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
