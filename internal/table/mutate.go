@@ -26,28 +26,19 @@ func (t *Table) Delete(ctx context.Context, predicate string) (*Snapshot, int64,
 	if strings.TrimSpace(predicate) == "" {
 		return nil, 0, fmt.Errorf("%w: delete needs a predicate", ErrInvalidArgument)
 	}
-	type result struct {
-		s *Snapshot
-		n int64
-	}
-	r, err := retryOp(ctx, func() (result, error) {
-		base, err := t.writableLatest(ctx)
-		if err != nil {
-			return result{}, err
-		}
+	return t.onLatest(ctx, func(base *Snapshot) (*Snapshot, int64, error) {
 		hits, n, err := base.matchingRows(ctx, predicate)
 		if err != nil {
-			return result{}, err
+			return nil, 0, err
 		}
 		// Like Lance, a delete that matches nothing still commits a version.
 		updated, removed, err := base.applyDeletions(ctx, hits)
 		if err != nil {
-			return result{}, err
+			return nil, 0, err
 		}
 		s, err := t.commit(ctx, base, "delete", lance.NewDelete(updated, removed, predicate))
-		return result{s, n}, err
+		return s, n, err
 	})
-	return r.s, r.n, err
 }
 
 // matchingRows returns, per fragment id, the physical offsets of live rows
@@ -132,19 +123,9 @@ func (t *Table) Update(ctx context.Context, predicate string, sets []SetClause) 
 	if len(sets) == 0 {
 		return nil, 0, fmt.Errorf("%w: update needs at least one column to set", ErrInvalidArgument)
 	}
-	type result struct {
-		s *Snapshot
-		n int64
-	}
-	r, err := retryOp(ctx, func() (result, error) {
-		base, err := t.writableLatest(ctx)
-		if err != nil {
-			return result{}, err
-		}
-		s, n, err := t.update(ctx, base, predicate, sets)
-		return result{s, n}, err
+	return t.onLatest(ctx, func(base *Snapshot) (*Snapshot, int64, error) {
+		return t.update(ctx, base, predicate, sets)
 	})
-	return r.s, r.n, err
 }
 
 func (t *Table) update(ctx context.Context, base *Snapshot, predicate string, sets []SetClause) (*Snapshot, int64, error) {

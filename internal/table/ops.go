@@ -96,6 +96,25 @@ func (s *Snapshot) Count(ctx context.Context, filter string) (int64, error) {
 	}
 }
 
+// onLatest runs a read-modify-write operation on the newest writable
+// version, re-planning it on incompatible conflicts (see retryOp). op returns
+// the committed version and the number of rows it affected.
+func (t *Table) onLatest(ctx context.Context, op func(base *Snapshot) (*Snapshot, int64, error)) (*Snapshot, int64, error) {
+	type result struct {
+		s *Snapshot
+		n int64
+	}
+	r, err := retryOp(ctx, func() (result, error) {
+		base, err := t.writableLatest(ctx)
+		if err != nil {
+			return result{}, err
+		}
+		s, n, err := op(base)
+		return result{s, n}, err
+	})
+	return r.s, r.n, err
+}
+
 // retryOp re-executes a read-modify-write operation when its commit lost
 // against an incompatible concurrent change (e.g. another delete of the same
 // rows): the operation is re-planned on the newest version, as Lance does for
