@@ -68,3 +68,24 @@ func (b bitset) subsetOf(of bitset) bool {
 	}
 	return true
 }
+
+// sparseRows describes which physical rows a cached block holds: nil, nil
+// when offsets are exactly 0..physical-1 (every row), else the offsets and a
+// bitset of them.
+func sparseRows(offsets []uint32, physical uint64) ([]uint32, bitset) {
+	full := uint64(len(offsets)) == physical
+	for i, o := range offsets {
+		if !full {
+			break
+		}
+		full = int(o) == i
+	}
+	if full {
+		return nil, nil
+	}
+	present := newBitset(int(physical))
+	for _, o := range offsets {
+		present.set(int(o))
+	}
+	return offsets, present
+}

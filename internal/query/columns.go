@@ -146,19 +146,7 @@ func (x *executor) loadColumn(ctx context.Context, frag *tablepb.DataFragment, n
 	} else if b.arr, err = array.Concatenate(parts, goMem); err != nil {
 		return nil, fmt.Errorf("fragment %d: column %q: %w", frag.GetId(), name, err)
 	}
-	full := uint64(len(offsets)) == frag.GetPhysicalRows()
-	for i, o := range offsets {
-		if full && int(o) != i {
-			full = false
-		}
-	}
-	if !full {
-		b.offsets = offsets
-		b.present = newBitset(int(frag.GetPhysicalRows()))
-		for _, o := range offsets {
-			b.present.set(int(o))
-		}
-	}
+	b.offsets, b.present = sparseRows(offsets, frag.GetPhysicalRows())
 	return b, nil
 }
 

@@ -234,19 +234,7 @@ func (x *executor) loadBlock(ctx context.Context, frag *tablepb.DataFragment, nL
 	}
 	b.n = len(offsets)
 	b.valid = valid
-	full := uint64(b.n) == frag.GetPhysicalRows()
-	for i, o := range offsets {
-		if full && int(o) != i {
-			full = false
-		}
-	}
-	if !full {
-		b.offsets = offsets
-		b.present = newBitset(int(frag.GetPhysicalRows()))
-		for _, o := range offsets {
-			b.present.set(int(o))
-		}
-	}
+	b.offsets, b.present = sparseRows(offsets, frag.GetPhysicalRows())
 	return b, nil
 }
 
