@@ -62,6 +62,14 @@ type Config struct {
 	// QueryCacheBytes is the memory budget of the query node's cache of
 	// table metadata and data pages.
 	QueryCacheBytes ByteSize `yaml:"query_cache_bytes"`
+	// IndexCacheBytes is the memory budget of loaded vector index partitions.
+	IndexCacheBytes ByteSize `yaml:"index_cache_bytes"`
+	// IndexBuildMemoryBytes bounds the memory of one index build; beyond it
+	// the build spills to IndexSpillDir.
+	IndexBuildMemoryBytes ByteSize `yaml:"index_build_memory_bytes"`
+	// IndexSpillDir holds the temporary files of index builds (created at
+	// start; each process works in its own subdirectory, removed on exit).
+	IndexSpillDir string `yaml:"index_spill_dir"`
 	// LogFormat is text or json; LogLevel is debug, info, warn or error.
 	LogFormat string `yaml:"log_format"`
 	LogLevel  string `yaml:"log_level"`
@@ -98,6 +106,15 @@ func (c *Config) registerServerFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "grace period for in-flight requests on shutdown")
 	c.QueryCacheBytes = 512 << 20
 	fs.Var(&c.QueryCacheBytes, "query-cache-bytes", "memory budget of the query cache (`size`, e.g. 1GiB)")
+	c.registerIndexFlags(fs)
+}
+
+func (c *Config) registerIndexFlags(fs *flag.FlagSet) {
+	c.IndexCacheBytes = 1 << 30
+	fs.Var(&c.IndexCacheBytes, "index-cache-bytes", "memory budget of loaded vector index partitions (`size`)")
+	c.IndexBuildMemoryBytes = 1 << 30
+	fs.Var(&c.IndexBuildMemoryBytes, "index-build-memory-bytes", "memory one index build may use before spilling to --index-spill-dir (`size`)")
+	fs.StringVar(&c.IndexSpillDir, "index-spill-dir", filepath.Join(os.TempDir(), "sarissa-index-spill"), "directory for the temporary files of index builds (created at start)")
 }
 
 func (c *Config) registerStorageFlags(fs *flag.FlagSet) {
@@ -173,6 +190,16 @@ func (c *Config) validate() error {
 	}
 	if c.QueryCacheBytes < 0 {
 		return fmt.Errorf("query_cache_bytes %s: must not be negative", c.QueryCacheBytes)
+	}
+	if c.IndexCacheBytes < 0 {
+		return fmt.Errorf("index_cache_bytes %s: must not be negative", c.IndexCacheBytes)
+	}
+	// A build needs room for at least its training sample and one batch.
+	if c.IndexBuildMemoryBytes < 16<<20 {
+		return fmt.Errorf("index_build_memory_bytes %s: must be at least 16MiB", c.IndexBuildMemoryBytes)
+	}
+	if err := checkDataDir(c.IndexSpillDir); err != nil {
+		return fmt.Errorf("index_spill_dir %q: %w", c.IndexSpillDir, err)
 	}
 	if c.RequestTimeout < 0 {
 		return fmt.Errorf("request_timeout %s: must not be negative", c.RequestTimeout)

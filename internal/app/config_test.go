@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +30,8 @@ func TestDefaults(t *testing.T) {
 		Target: "all", Listen: "127.0.0.1:8080", DataDir: "./sarissa-data",
 		MaxBodyBytes: 256 << 20, MaxJSONBodyBytes: 32 << 20, RequestTimeout: 10 * time.Minute, ShutdownTimeout: 30 * time.Second,
 		QueryCacheBytes: 512 << 20, LogFormat: "text", LogLevel: "info",
+		IndexCacheBytes: 1 << 30, IndexBuildMemoryBytes: 1 << 30,
+		IndexSpillDir: filepath.Join(os.TempDir(), "sarissa-index-spill"),
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults\n got %+v\nwant %+v", c, want)
@@ -86,7 +89,7 @@ func TestConfigFileErrors(t *testing.T) {
 		name, content, want string
 	}{
 		{"unknown key", "listen: 127.0.0.1:1\n\nlistn: x\n", `sarissa.yaml:3: unknown key "listn" (did you mean "listen"?)`},
-		{"unknown key far from any", "zzzzzzzzzz: 1\n", `sarissa.yaml:1: unknown key "zzzzzzzzzz" (known keys: accounts, data_dir, databases, default_location, insecure, listen,`},
+		{"unknown key far from any", "zzzzzzzzzz: 1\n", `sarissa.yaml:1: unknown key "zzzzzzzzzz" (known keys: accounts, data_dir, databases, default_location, index_build_memory_bytes, index_cache_bytes, index_spill_dir, insecure, listen,`},
 		{"duration without unit", "log_level: info\nrequest_timeout: 30\n", "sarissa.yaml:2: request_timeout: cannot unmarshal !!int `30` into time.Duration"},
 		{"bad size", "max_body_bytes: lots\n", `sarissa.yaml:1: max_body_bytes: size "lots" is not a number`},
 		{"negative size", "query_cache_bytes: -1\n", `sarissa.yaml:1: query_cache_bytes: size "-1" is negative`},
@@ -151,6 +154,11 @@ func TestValidate(t *testing.T) {
 		{[]string{"--log-format", "xml"}, "want text or json"},
 		{[]string{"--log-level", "loud"}, "want debug, info, warn or error"},
 		{[]string{"--log-level", "WARN"}, ""},
+		{[]string{"--index-cache-bytes", "0"}, ""},
+		{[]string{"--index-build-memory-bytes", "1MiB"}, "index_build_memory_bytes 1MiB: must be at least 16MiB"},
+		{[]string{"--index-build-memory-bytes", "64MiB", "--index-cache-bytes", "2GiB"}, ""},
+		{[]string{"--index-spill-dir", ""}, `index_spill_dir "": must not be empty`},
+		{[]string{"--index-spill-dir", file}, "index_spill_dir " + strconv.Quote(file) + ": exists but is not a directory"},
 	} {
 		_, _, err := serveCmd.parse(tc.args, io.Discard)
 		switch {
