@@ -270,30 +270,51 @@ func (m *Manager) optimize(ctx context.Context, ref TableRef, name string) (Buil
 		}
 	}
 	slices.Sort(missing)
-	merge := len(e.Segments) > m.cfg.MaxSegments || (len(missing) > 0 && len(e.Segments)+1 > m.cfg.MaxSegments)
-	if len(missing) == 0 && !merge {
+	// Segments none of whose fragments are in the snapshot any more
+	// (overwritten, compacted, fully deleted) are pruned: they can never
+	// answer for a fragment of this or a later version.
+	stale := map[string]bool{}
+	for _, s := range e.Segments {
+		live := false
+		for _, fr := range s.Fragments {
+			if file, ok := frags[fr.ID]; ok && file == fr.File {
+				live = true
+				break
+			}
+		}
+		if !live {
+			stale[s.UUID] = true
+		}
+	}
+	kept := len(e.Segments) - len(stale)
+	merge := kept > m.cfg.MaxSegments || (len(missing) > 0 && kept+1 > m.cfg.MaxSegments)
+	if len(missing) == 0 && !merge && len(stale) == 0 {
 		return st, nil
 	}
-	f, err := m.openFile(ctx, ref, e.Segments[0].File)
-	if err != nil {
-		return st, err
-	}
-	model := f.Model()
-	var scan []uint64
-	var covers []fragment
-	if merge {
-		covers = fragmentList(snap, nil)
-	} else {
-		only := map[uint64]bool{}
-		for _, id := range missing {
-			only[id] = true
+	var seg *segment
+	if len(missing) > 0 || merge {
+		f, err := m.openFile(ctx, ref, e.Segments[0].File)
+		if err != nil {
+			return st, err
 		}
-		scan = missing
-		covers = fragmentList(snap, only)
-	}
-	seg, st, err := m.writeSegment(ctx, ref, snap, vc, scan, covers, model, name)
-	if err != nil {
-		return st, err
+		var scan []uint64
+		var covers []fragment
+		if merge {
+			covers = fragmentList(snap, nil)
+		} else {
+			only := map[uint64]bool{}
+			for _, id := range missing {
+				only[id] = true
+			}
+			scan = missing
+			covers = fragmentList(snap, only)
+		}
+		s, bst, err := m.writeSegment(ctx, ref, snap, vc, scan, covers, f.Model(), name)
+		st = bst
+		if err != nil {
+			return st, err
+		}
+		seg = &s
 	}
 	base := make([]string, len(e.Segments))
 	for j, s := range e.Segments {
@@ -318,23 +339,41 @@ func (m *Manager) optimize(ctx context.Context, ref TableRef, name string) (Buil
 			for _, s := range cur.Segments {
 				replaced = append(replaced, s.File)
 			}
-			cur.Segments = []segment{seg}
+			cur.Segments = []segment{*seg}
 			return true, nil
 		}
-		for _, s := range cur.Segments {
-			for _, f := range s.Fragments {
-				for _, n := range seg.Fragments {
-					if f == n {
-						return false, fmt.Errorf("fragment %d was indexed concurrently into index %q: %w", f.ID, name, ErrConflict)
+		if seg != nil {
+			for _, s := range cur.Segments {
+				for _, fr := range s.Fragments {
+					for _, n := range seg.Fragments {
+						if fr == n {
+							return false, fmt.Errorf("fragment %d was indexed concurrently into index %q: %w", fr.ID, name, ErrConflict)
+						}
 					}
 				}
 			}
 		}
-		cur.Segments = append(cur.Segments, seg)
+		segs := cur.Segments[:0]
+		for _, s := range cur.Segments {
+			if stale[s.UUID] {
+				replaced = append(replaced, s.File)
+				continue
+			}
+			segs = append(segs, s)
+		}
+		if seg != nil {
+			segs = append(segs, *seg)
+		}
+		if len(segs) == 0 {
+			return false, fmt.Errorf("index %q would be left without segments: %w", name, ErrConflict)
+		}
+		cur.Segments = segs
 		return true, nil
 	})
 	if err != nil {
-		m.deleteFiles(context.WithoutCancel(ctx), ref, []string{seg.File})
+		if seg != nil {
+			m.deleteFiles(context.WithoutCancel(ctx), ref, []string{seg.File})
+		}
 		return st, fmt.Errorf("commit optimized index %q: %w", name, err)
 	}
 	m.deleteFiles(context.WithoutCancel(ctx), ref, replaced)

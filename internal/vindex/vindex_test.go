@@ -235,6 +235,20 @@ func TestDeletedRowsMaskedByAllow(t *testing.T) {
 	if r := recall(t, m, f, snap, 20, 10, 4, allow); r < 0.98 {
 		t.Fatalf("recall with deletions %.3f", r)
 	}
+	// A rebuild skips deleted rows.
+	id := createWait(t, m, f.ref, flatSpec(4))
+	if st, _ := m.Job(id); st.Stats.Rows != 1900 {
+		t.Fatalf("rebuild after delete encoded %d rows, want 1900", st.Stats.Rows)
+	}
+	res, err = m.Search(ctx, f.ref, snap, Query{Column: "vec", Vector: q, K: 3, MinProbes: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range res.Hits {
+		if !allow(h.Addr) {
+			t.Fatalf("rebuilt index returned deleted row %d", h.Addr)
+		}
+	}
 }
 
 func TestReplaceAndDrop(t *testing.T) {
@@ -492,6 +506,18 @@ func TestOverwriteUncoversFragments(t *testing.T) {
 	}
 	if len(res.Hits) != 0 || res.Covered(0) {
 		t.Fatalf("overwritten rows answered by the old index: %+v", res.Hits)
+	}
+	// Optimize indexes the new rows with the old model and prunes the
+	// segment that covers nothing any more.
+	if err := m.Optimize(t.Context(), f.ref, "vec_idx"); err != nil {
+		t.Fatal(err)
+	}
+	in, _ = m.Describe(t.Context(), f.ref, snap, "vec_idx")
+	if in.NumIndexedRows != 300 || in.NumUnindexedRows != 0 || in.NumIndices != 1 {
+		t.Fatalf("after optimize: %+v", in)
+	}
+	if r := recall(t, m, f, snap, 10, 5, 2, nil); r < 0.98 {
+		t.Fatalf("recall after overwrite+optimize %.3f", r)
 	}
 }
 
