@@ -18,6 +18,11 @@ type kernelSet struct {
 	// dotNorm writes q·row to dots and row·row to norms per row (one pass
 	// over the rows, for cosine).
 	dotNorm func(q, rows, dots, norms []float32)
+	// affine writes out[c] = bias[c] + Σ_j x[j]·cols[j*len(out)+c]
+	// (see AffineTransposed).
+	affine func(x, cols, bias, out []float32)
+	// minIndex returns the index of the first smallest value (see MinIndex).
+	minIndex func(v []float32) int
 }
 
 // active is the kernel set chosen for this build and CPU. It is fixed at

@@ -11,6 +11,8 @@ var portableKernels = kernelSet{
 	l2:      l2Portable,
 	dot:     dotPortable,
 	dotNorm: dotNormPortable,
+	affine:   affinePortable,
+	minIndex: minIndexPortable,
 }
 
 func l2Portable(q, rows, out []float32) {

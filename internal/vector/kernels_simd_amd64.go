@@ -13,8 +13,8 @@ import "simd/archsimd"
 // vector, which -race's checkptr rejects.)
 
 var (
-	avx512Kernels = kernelSet{name: "avx512", l2: l2AVX512, dot: dotAVX512, dotNorm: dotNormAVX512}
-	avx2Kernels   = kernelSet{name: "avx2", l2: l2AVX2, dot: dotAVX2, dotNorm: dotNormAVX2}
+	avx512Kernels = kernelSet{name: "avx512", l2: l2AVX512, dot: dotAVX512, dotNorm: dotNormAVX512, affine: affineAVX512, minIndex: minIndexAVX512}
+	avx2Kernels   = kernelSet{name: "avx2", l2: l2AVX2, dot: dotAVX2, dotNorm: dotNormAVX2, affine: affineAVX2, minIndex: minIndexPortable}
 )
 
 func bestKernels() kernelSet {
@@ -228,4 +228,109 @@ func dotNormAVX2(q, rows, dots, norms []float32) {
 		dots[i] = x
 		norms[i] = y
 	}
+}
+
+// affineAVX512 keeps 16 outputs in one register per block of centroids and
+// walks the dimensions, four blocks at a time so that one broadcast and one
+// slice of the column feed four multiply-adds; leftover blocks go one at a
+// time and a partial block (k not a multiple of 16) falls back to scalar.
+func affineAVX512(x, cols, bias, out []float32) {
+	k := len(out)
+	full := k &^ 15
+	c := 0
+	for ; c+64 <= full; c += 64 {
+		acc0 := archsimd.LoadFloat32x16((*[16]float32)(bias[c : c+16]))
+		acc1 := archsimd.LoadFloat32x16((*[16]float32)(bias[c+16 : c+32]))
+		acc2 := archsimd.LoadFloat32x16((*[16]float32)(bias[c+32 : c+48]))
+		acc3 := archsimd.LoadFloat32x16((*[16]float32)(bias[c+48 : c+64]))
+		for j, v := range x {
+			col := (*[64]float32)(cols[j*k+c : j*k+c+64])
+			b := archsimd.BroadcastFloat32x16(v)
+			acc0 = archsimd.LoadFloat32x16((*[16]float32)(col[0:16])).MulAdd(b, acc0)
+			acc1 = archsimd.LoadFloat32x16((*[16]float32)(col[16:32])).MulAdd(b, acc1)
+			acc2 = archsimd.LoadFloat32x16((*[16]float32)(col[32:48])).MulAdd(b, acc2)
+			acc3 = archsimd.LoadFloat32x16((*[16]float32)(col[48:64])).MulAdd(b, acc3)
+		}
+		acc0.Store((*[16]float32)(out[c : c+16]))
+		acc1.Store((*[16]float32)(out[c+16 : c+32]))
+		acc2.Store((*[16]float32)(out[c+32 : c+48]))
+		acc3.Store((*[16]float32)(out[c+48 : c+64]))
+	}
+	for ; c < full; c += 16 {
+		acc := archsimd.LoadFloat32x16((*[16]float32)(bias[c : c+16]))
+		for j, v := range x {
+			col := archsimd.LoadFloat32x16((*[16]float32)(cols[j*k+c : j*k+c+16]))
+			acc = col.MulAdd(archsimd.BroadcastFloat32x16(v), acc)
+		}
+		acc.Store((*[16]float32)(out[c : c+16]))
+	}
+	affineTail(x, cols, bias, out, full)
+}
+
+func affineAVX2(x, cols, bias, out []float32) {
+	k := len(out)
+	full := k &^ 7
+	for c := 0; c < full; c += 8 {
+		acc := archsimd.LoadFloat32x8((*[8]float32)(bias[c : c+8]))
+		for j, v := range x {
+			col := archsimd.LoadFloat32x8((*[8]float32)(cols[j*k+c : j*k+c+8]))
+			acc = col.MulAdd(archsimd.BroadcastFloat32x8(v), acc)
+		}
+		acc.Store((*[8]float32)(out[c : c+8]))
+	}
+	affineTail(x, cols, bias, out, full)
+}
+
+func affineTail(x, cols, bias, out []float32, from int) {
+	k := len(out)
+	for c := from; c < k; c++ {
+		s := bias[c]
+		for j, v := range x {
+			s += v * cols[j*k+c]
+		}
+		out[c] = s
+	}
+}
+
+// minIndexAVX512 finds the minimum with a vector reduction, then the first
+// lane holding it with a vector compare per chunk.
+func minIndexAVX512(v []float32) int {
+	n := len(v)
+	full := n &^ 15
+	if full == 0 {
+		return minIndexPortable(v)
+	}
+	acc := archsimd.LoadFloat32x16((*[16]float32)(v[0:16]))
+	for i := 16; i < full; i += 16 {
+		acc = acc.Min(archsimd.LoadFloat32x16((*[16]float32)(v[i : i+16])))
+	}
+	var lanes [16]float32
+	acc.Store(&lanes)
+	m := lanes[0]
+	for _, x := range lanes[1:] {
+		if x < m {
+			m = x
+		}
+	}
+	for i := full; i < n; i++ {
+		if v[i] < m {
+			m = v[i]
+		}
+	}
+	want := archsimd.BroadcastFloat32x16(m)
+	for i := 0; i < full; i += 16 {
+		if bits := archsimd.LoadFloat32x16((*[16]float32)(v[i : i+16])).Equal(want).ToBits(); bits != 0 {
+			for b := 0; b < 16; b++ {
+				if bits&(1<<b) != 0 {
+					return i + b
+				}
+			}
+		}
+	}
+	for i := full; i < n; i++ {
+		if v[i] == m {
+			return i
+		}
+	}
+	return minIndexPortable(v) // unreachable without NaN
 }

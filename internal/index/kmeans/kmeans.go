@@ -239,6 +239,7 @@ func AssignAll(m vector.Metric, centroids []float32, dim int, data []float32, as
 	}
 	chunk := (n + workers - 1) / workers
 	losses := make([]float64, workers)
+	as := NewAssigner(m, centroids, dim)
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		lo, hi := w*chunk, min((w+1)*chunk, n)
@@ -248,12 +249,10 @@ func AssignAll(m vector.Metric, centroids []float32, dim int, data []float32, as
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			k := len(centroids) / dim
-			out := make([]float32, k)
-			scratch := make([]float32, k)
+			buf := as.NewBuffers()
 			var loss float64
 			for i := lo; i < hi; i++ {
-				c, d := nearest(m, data[i*dim:(i+1)*dim], centroids, out, scratch)
+				c, d := as.Nearest(data[i*dim:(i+1)*dim], buf)
 				assign[i], dists[i] = int32(c), d
 				loss += float64(d)
 			}

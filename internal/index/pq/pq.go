@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 
 	"github.com/sarissa-db/sarissa/internal/index/kmeans"
 	"github.com/sarissa-db/sarissa/internal/vector"
@@ -56,6 +57,9 @@ type Params struct {
 type Codebook struct {
 	Dim, M, SubDim, Bits int
 	Centroids            []float32
+
+	assignOnce sync.Once
+	assigners  []*kmeans.Assigner // per sub-vector, built on first Encode
 }
 
 // K is the number of codewords per sub-vector.
@@ -114,20 +118,20 @@ func Train(ctx context.Context, data []float32, dim int, p Params) (*Codebook, e
 }
 
 // Encode appends the M codes of every row of data to dst (one byte per code,
-// also for 4-bit codebooks) and returns it.
+// also for 4-bit codebooks) and returns it. Safe for concurrent use.
 func (c *Codebook) Encode(dst []byte, data []float32) []byte {
-	k := c.K()
-	d := make([]float32, k)
+	c.assignOnce.Do(func() {
+		k := c.K()
+		c.assigners = make([]*kmeans.Assigner, c.M)
+		for j := range c.assigners {
+			c.assigners[j] = kmeans.NewAssigner(vector.L2, c.Centroids[j*k*c.SubDim:(j+1)*k*c.SubDim], c.SubDim)
+		}
+	})
+	buf := c.assigners[0].NewBuffers()
 	for i := 0; i+c.Dim <= len(data); i += c.Dim {
 		row := data[i : i+c.Dim]
-		for j := 0; j < c.M; j++ {
-			vector.L2Squared(row[j*c.SubDim:(j+1)*c.SubDim], c.Centroids[j*k*c.SubDim:(j+1)*k*c.SubDim], d)
-			best := 0
-			for x := 1; x < k; x++ {
-				if d[x] < d[best] {
-					best = x
-				}
-			}
+		for j, a := range c.assigners {
+			best, _ := a.Nearest(row[j*c.SubDim:(j+1)*c.SubDim], buf)
 			dst = append(dst, byte(best))
 		}
 	}

@@ -1,0 +1,54 @@
+package vector
+
+import "fmt"
+
+// AffineTransposed writes out[c] = bias[c] + Σ_j x[j]·cols[j*k+c] for every
+// c < k = len(out): one vector against k others stored transposed (cols
+// holds len(x) rows of k values, one row per dimension).
+//
+// It is the shape of a nearest-centroid search with many centroids of few
+// dimensions (k-means over PQ sub-vectors): with x = −2·row and bias = ‖c‖²,
+// out[c] + ‖row‖² is the squared L2 distance to centroid c. Walking the
+// transposed centroids keeps each accumulator in a register and needs no
+// horizontal sums, which dominate a row-major kernel at 16 dimensions.
+func AffineTransposed(x, cols, bias, out []float32) {
+	k := len(out)
+	if len(bias) != k || len(cols) != len(x)*k {
+		panic(fmt.Sprintf("vector: affine of %d values over %d columns of %d with %d biases", len(x), len(cols), k, len(bias)))
+	}
+	if k == 0 {
+		return
+	}
+	active.affine(x, cols, bias, out)
+}
+
+func affinePortable(x, cols, bias, out []float32) {
+	k := len(out)
+	copy(out, bias)
+	for j, v := range x {
+		col := cols[j*k : (j+1)*k : (j+1)*k]
+		for c := range out {
+			out[c] += v * col[c]
+		}
+	}
+}
+
+// MinIndex returns the index of the first smallest value of v (−1 for an
+// empty v). v must not hold NaN: which index comes back then is unspecified
+// (but in range), because the SIMD comparison does not order NaN.
+func MinIndex(v []float32) int {
+	if len(v) == 0 {
+		return -1
+	}
+	return active.minIndex(v)
+}
+
+func minIndexPortable(v []float32) int {
+	best, bv := 0, v[0]
+	for i, x := range v[1:] {
+		if x < bv {
+			best, bv = i+1, x
+		}
+	}
+	return best
+}

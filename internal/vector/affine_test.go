@@ -1,0 +1,76 @@
+package vector
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// Every kernel set (portable, AVX2, AVX-512 where the CPU has them) against
+// a float64 reference, over sizes that exercise full blocks and tails.
+func TestAffineTransposedMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 9))
+	for _, ks := range availableKernels() {
+		for _, dim := range []int{1, 3, 16, 33} {
+			for _, k := range []int{1, 7, 8, 15, 16, 17, 256, 261} {
+				x := randFloats(r, dim)
+				cols := randFloats(r, dim*k)
+				bias := randFloats(r, k)
+				out := make([]float32, k)
+				ks.affine(x, cols, bias, out)
+				for c := 0; c < k; c++ {
+					want := float64(bias[c])
+					for j := 0; j < dim; j++ {
+						want += float64(x[j]) * float64(cols[j*k+c])
+					}
+					if math.Abs(float64(out[c])-want) > 1e-4*(1+math.Abs(want)) {
+						t.Fatalf("%s dim %d k %d: out[%d] = %v, want %v", ks.name, dim, k, c, out[c], want)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestAffineTransposedPanicsOnShapeMismatch(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("no panic for mismatched shapes")
+		}
+	}()
+	AffineTransposed(make([]float32, 2), make([]float32, 5), make([]float32, 3), make([]float32, 3))
+}
+
+func randFloats(r *rand.Rand, n int) []float32 {
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = float32(r.NormFloat64())
+	}
+	return out
+}
+
+func TestMinIndexMatchesScalar(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, ks := range availableKernels() {
+		for _, n := range []int{1, 2, 15, 16, 17, 33, 256, 1000} {
+			for trial := 0; trial < 20; trial++ {
+				v := randFloats(r, n)
+				if trial%3 == 0 && n > 1 { // a repeated minimum: the first one wins
+					v[n-1] = v[r.IntN(n)]
+				}
+				want := 0
+				for i, x := range v {
+					if x < v[want] {
+						want = i
+					}
+				}
+				if got := ks.minIndex(v); got != want {
+					t.Fatalf("%s n %d: MinIndex = %d (%v), want %d (%v)", ks.name, n, got, v[got], want, v[want])
+				}
+			}
+		}
+	}
+	if MinIndex(nil) != -1 {
+		t.Fatal("MinIndex(nil) != -1")
+	}
+}
