@@ -7,10 +7,10 @@ package vector
 // tested against.
 
 var portableKernels = kernelSet{
-	name:    "portable",
-	l2:      l2Portable,
-	dot:     dotPortable,
-	dotNorm: dotNormPortable,
+	name:     "portable",
+	l2:       l2Portable,
+	dot:      dotPortable,
+	dotNorm:  dotNormPortable,
 	affine:   affinePortable,
 	minIndex: minIndexPortable,
 }
