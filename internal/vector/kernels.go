@@ -23,6 +23,9 @@ type kernelSet struct {
 	affine func(x, cols, bias, out []float32)
 	// minIndex returns the index of the first smallest value (see MinIndex).
 	minIndex func(v []float32) int
+	// l2u8 and dotu8 compare a float query with rows of byte codes (see
+	// L2U8 and DotU8).
+	l2u8, dotu8 func(q []float32, codes []byte, out []float32)
 }
 
 // active is the kernel set chosen for this build and CPU. It is fixed at

@@ -13,6 +13,8 @@ var portableKernels = kernelSet{
 	dotNorm:  dotNormPortable,
 	affine:   affinePortable,
 	minIndex: minIndexPortable,
+	l2u8:     l2U8Portable,
+	dotu8:    dotU8Portable,
 }
 
 func l2Portable(q, rows, out []float32) {

@@ -13,8 +13,8 @@ import "simd/archsimd"
 // vector, which -race's checkptr rejects.)
 
 var (
-	avx512Kernels = kernelSet{name: "avx512", l2: l2AVX512, dot: dotAVX512, dotNorm: dotNormAVX512, affine: affineAVX512, minIndex: minIndexAVX512}
-	avx2Kernels   = kernelSet{name: "avx2", l2: l2AVX2, dot: dotAVX2, dotNorm: dotNormAVX2, affine: affineAVX2, minIndex: minIndexPortable}
+	avx512Kernels = kernelSet{name: "avx512", l2: l2AVX512, dot: dotAVX512, dotNorm: dotNormAVX512, affine: affineAVX512, minIndex: minIndexAVX512, l2u8: l2U8AVX512, dotu8: dotU8AVX512}
+	avx2Kernels   = kernelSet{name: "avx2", l2: l2AVX2, dot: dotAVX2, dotNorm: dotNormAVX2, affine: affineAVX2, minIndex: minIndexPortable, l2u8: l2U8Portable, dotu8: dotU8Portable}
 )
 
 func bestKernels() kernelSet {
@@ -333,4 +333,45 @@ func minIndexAVX512(v []float32) int {
 		}
 	}
 	return minIndexPortable(v) // unreachable without NaN
+}
+
+// u8x16 widens 16 code bytes to float32 lanes.
+func u8x16(b []byte) archsimd.Float32x16 {
+	return archsimd.LoadUint8x16((*[16]uint8)(b)).ExtendToUint32().ConvertToFloat32()
+}
+
+func l2U8AVX512(q []float32, codes []byte, out []float32) {
+	dim := len(q)
+	full := dim &^ 15
+	for i := range out {
+		row := codes[i*dim : i*dim+dim : i*dim+dim]
+		var acc archsimd.Float32x16
+		for j := 0; j < full; j += 16 {
+			d := archsimd.LoadFloat32x16((*[16]float32)(q[j : j+16])).Sub(u8x16(row[j : j+16]))
+			acc = d.MulAdd(d, acc)
+		}
+		s := sum16(acc)
+		for j := full; j < dim; j++ {
+			d := q[j] - float32(row[j])
+			s += d * d
+		}
+		out[i] = s
+	}
+}
+
+func dotU8AVX512(q []float32, codes []byte, out []float32) {
+	dim := len(q)
+	full := dim &^ 15
+	for i := range out {
+		row := codes[i*dim : i*dim+dim : i*dim+dim]
+		var acc archsimd.Float32x16
+		for j := 0; j < full; j += 16 {
+			acc = archsimd.LoadFloat32x16((*[16]float32)(q[j : j+16])).MulAdd(u8x16(row[j:j+16]), acc)
+		}
+		s := sum16(acc)
+		for j := full; j < dim; j++ {
+			s += q[j] * float32(row[j])
+		}
+		out[i] = s
+	}
 }
