@@ -366,7 +366,7 @@ func dotU8AVX512(q []float32, codes []byte, out []float32) {
 		row := codes[i*dim : i*dim+dim : i*dim+dim]
 		var acc archsimd.Float32x16
 		for j := 0; j < full; j += 16 {
-			acc = archsimd.LoadFloat32x16((*[16]float32)(q[j : j+16])).MulAdd(u8x16(row[j:j+16]), acc)
+			acc = archsimd.LoadFloat32x16((*[16]float32)(q[j:j+16])).MulAdd(u8x16(row[j:j+16]), acc)
 		}
 		s := sum16(acc)
 		for j := full; j < dim; j++ {
