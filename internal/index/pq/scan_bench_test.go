@@ -1,0 +1,32 @@
+package pq
+
+import (
+	"math/rand/v2"
+	"strconv"
+	"testing"
+)
+
+// BenchmarkScan measures the ADC scan alone: rows of M 8-bit codes against
+// one distance table; codes/s is the figure to compare across M.
+func BenchmarkScan(b *testing.B) {
+	for _, m := range []int{8, 16, 32} {
+		b.Run("M"+strconv.Itoa(m), func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 2))
+			const rows = 8192
+			codes := make([]byte, rows*m)
+			for i := range codes {
+				codes[i] = byte(r.IntN(256))
+			}
+			t := Table{M: m, K: 256, Dist: make([]float32, m*256), Scale: 1}
+			for i := range t.Dist {
+				t.Dist[i] = r.Float32()
+			}
+			out := make([]float32, rows)
+			b.ResetTimer()
+			for b.Loop() {
+				t.Scan(codes, out)
+			}
+			b.ReportMetric(float64(rows*m)*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mcodes/s")
+		})
+	}
+}
