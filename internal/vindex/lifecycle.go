@@ -241,7 +241,7 @@ func (m *Manager) Optimize(ctx context.Context, ref TableRef, name string) error
 
 func (m *Manager) optimize(ctx context.Context, ref TableRef, name string) (BuildStats, error) {
 	var st BuildStats
-	cat, err := m.catalogFor(ctx, ref, true)
+	cat, err := m.catalogFor(ctx, ref, readFresh)
 	if err != nil {
 		return st, err
 	}
@@ -382,7 +382,7 @@ func (m *Manager) optimize(ctx context.Context, ref TableRef, name string) (Buil
 
 // List describes every index of the table as seen from snap, by name.
 func (m *Manager) List(ctx context.Context, ref TableRef, snap *table.Snapshot) ([]Info, error) {
-	cat, err := m.catalogFor(ctx, ref, false)
+	cat, err := m.catalogFor(ctx, ref, readCached)
 	if err != nil {
 		return nil, err
 	}
@@ -404,7 +404,7 @@ func (m *Manager) List(ctx context.Context, ref TableRef, snap *table.Snapshot) 
 
 // Describe describes one index as seen from snap.
 func (m *Manager) Describe(ctx context.Context, ref TableRef, snap *table.Snapshot, name string) (Info, error) {
-	cat, err := m.catalogFor(ctx, ref, false)
+	cat, err := m.catalogFor(ctx, ref, readCached)
 	if err != nil {
 		return Info{}, err
 	}

@@ -51,8 +51,9 @@ type Manager struct {
 
 	cache *cache // partitions and opened index files
 
-	catMu sync.Mutex
-	cats  map[string]cachedCatalog // by table URI
+	catMu      sync.Mutex
+	cats       map[string]cachedCatalog // by table URI
+	refreshing map[string]bool          // URIs with a background read under way
 
 	// onCommitLost is a test hook run when a catalog commit loses a race.
 	onCommitLost func(attempt int)
@@ -104,6 +105,8 @@ func New(cfg Config) *Manager {
 		rng:    mrand.New(mrand.NewPCG(cfg.Seed, 0x5a55_1554_0000_0001)),
 		cache:  newCache(cfg.CacheBytes),
 		cats:   map[string]cachedCatalog{},
+
+		refreshing: map[string]bool{},
 	}
 }
 
@@ -304,14 +307,31 @@ func storeOf(ref TableRef) catalogStore {
 	return catalogStore{bucket: lt.Bucket(), root: lt.Root()}
 }
 
-// catalogFor returns the table's catalog, reusing a recent read unless
-// fresh is set.
-func (m *Manager) catalogFor(ctx context.Context, ref TableRef, fresh bool) (*catalog, error) {
-	if !fresh && m.cfg.CatalogRefresh > 0 {
+// Catalog read modes.
+const (
+	readCached     = iota // reuse a read younger than CatalogRefresh, else read
+	readBackground        // also reuse an older read, refreshing it in the background
+	readFresh             // always read
+)
+
+// catalogFor returns the table's catalog. Searches use readBackground so
+// that the object store round trip never sits in a query's latency once the
+// catalog is known; a search that meets a file removed meanwhile reads again
+// with readFresh.
+func (m *Manager) catalogFor(ctx context.Context, ref TableRef, mode int) (*catalog, error) {
+	if mode != readFresh && m.cfg.CatalogRefresh > 0 {
 		m.catMu.Lock()
 		c, ok := m.cats[ref.URI]
+		stale := ok && m.now().Sub(c.at) >= m.cfg.CatalogRefresh
+		refresh := stale && mode == readBackground && !m.refreshing[ref.URI]
+		if refresh {
+			m.refreshing[ref.URI] = true
+		}
 		m.catMu.Unlock()
-		if ok && m.now().Sub(c.at) < m.cfg.CatalogRefresh {
+		if refresh {
+			m.refreshInBackground(ref)
+		}
+		if ok && (!stale || mode == readBackground) {
 			return c.cat, nil
 		}
 	}
@@ -323,6 +343,28 @@ func (m *Manager) catalogFor(ctx context.Context, ref TableRef, fresh bool) (*ca
 	return cat, nil
 }
 
+func (m *Manager) refreshInBackground(ref TableRef) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return
+	}
+	m.wg.Add(1)
+	m.mu.Unlock()
+	go func() {
+		defer m.wg.Done()
+		cat, err := storeOf(ref).load(m.ctx)
+		m.catMu.Lock()
+		delete(m.refreshing, ref.URI)
+		m.catMu.Unlock()
+		if err != nil {
+			m.log.Warn("refresh index catalog", "table", ref.Name, "err", err)
+			return
+		}
+		m.remember(ref, cat)
+	}()
+}
+
 // remember caches cat unless a newer version is cached already.
 func (m *Manager) remember(ref TableRef, cat *catalog) {
 	m.catMu.Lock()
@@ -330,6 +372,7 @@ func (m *Manager) remember(ref TableRef, cat *catalog) {
 	if old, ok := m.cats[ref.URI]; ok && old.cat.Version > cat.Version {
 		return
 	}
+	// An equal version read again counts as fresh: nothing changed.
 	m.cats[ref.URI] = cachedCatalog{cat: cat, at: m.now()}
 }
 

@@ -24,17 +24,17 @@ import (
 // that are gone from snap, or were rewritten under a reused id, never
 // appear. The caller searches the other fragments exactly and merges.
 func (m *Manager) Search(ctx context.Context, ref TableRef, snap *table.Snapshot, q Query) (*Result, error) {
-	res, err := m.search(ctx, ref, snap, q, false)
+	res, err := m.search(ctx, ref, snap, q, readBackground)
 	if errors.Is(err, objstore.ErrNotExist) {
 		// The catalog read was stale: a segment was replaced or dropped
 		// meanwhile. Read it again once.
-		res, err = m.search(ctx, ref, snap, q, true)
+		res, err = m.search(ctx, ref, snap, q, readFresh)
 	}
 	return res, err
 }
 
-func (m *Manager) search(ctx context.Context, ref TableRef, snap *table.Snapshot, q Query, fresh bool) (*Result, error) {
-	cat, err := m.catalogFor(ctx, ref, fresh)
+func (m *Manager) search(ctx context.Context, ref TableRef, snap *table.Snapshot, q Query, mode int) (*Result, error) {
+	cat, err := m.catalogFor(ctx, ref, mode)
 	if err != nil {
 		return nil, err
 	}

@@ -258,7 +258,7 @@ func TestReplaceAndDrop(t *testing.T) {
 	createWait(t, m, f.ref, flatSpec(4))
 	snap := f.latest()
 	old, _ := m.Describe(ctx, f.ref, snap, "vec_idx")
-	cat, _ := m.catalogFor(ctx, f.ref, true)
+	cat, _ := m.catalogFor(ctx, f.ref, readFresh)
 	oldFile := cat.Indices[0].Segments[0].File
 
 	createWait(t, m, f.ref, Spec{Column: "vec", Params: ivf.BuildParams{Kind: ivf.KindPQ, NumPartitions: 2, NumSubVectors: 4}})
@@ -568,5 +568,64 @@ func TestCorruptCatalogThroughManager(t *testing.T) {
 	_, err := m.List(t.Context(), f.ref, f.latest())
 	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), key) {
 		t.Fatalf("List over a corrupt catalog: %v", err)
+	}
+}
+
+// clock is a settable time source.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func TestCatalogRefreshAcrossManagers(t *testing.T) {
+	f := newFixture(t, testDim, mixture(18, 300, testDim), fixtureOpts{})
+	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	reader := newManager(t, Config{Now: clk.Now, CatalogRefresh: time.Second})
+	writer := newManager(t, Config{})
+	snap := f.latest()
+	q := Query{Column: "vec", Vector: make([]float32, testDim), K: 1}
+	if _, err := reader.Search(t.Context(), f.ref, snap, q); !errors.Is(err, ErrNoIndex) {
+		t.Fatalf("before create: %v", err)
+	}
+	createWait(t, writer, f.ref, flatSpec(2))
+	// Within the refresh interval the reader keeps its read.
+	if _, err := reader.Search(t.Context(), f.ref, snap, q); !errors.Is(err, ErrNoIndex) {
+		t.Fatalf("cached read: %v", err)
+	}
+	clk.Add(2 * time.Second)
+	// A synchronous reader (List) reads again once the interval passed.
+	infos, err := reader.List(t.Context(), f.ref, snap)
+	if err != nil || len(infos) != 1 {
+		t.Fatalf("List after the refresh interval: %+v %v", infos, err)
+	}
+	if _, err := reader.Search(t.Context(), f.ref, snap, q); err != nil {
+		t.Fatalf("search after refresh: %v", err)
+	}
+	// Searches refresh in the background: the stale read answers at once,
+	// a later search sees the change.
+	if err := writer.Drop(t.Context(), f.ref, "vec_idx"); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(2 * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := reader.Search(t.Context(), f.ref, snap, q)
+		if errors.Is(err, ErrNoIndex) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("dropped index still used after the background refresh")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
