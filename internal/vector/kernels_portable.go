@@ -15,6 +15,7 @@ var portableKernels = kernelSet{
 	minIndex: minIndexPortable,
 	l2u8:     l2U8Portable,
 	dotu8:    dotU8Portable,
+	pq4:      pq4Portable,
 }
 
 func l2Portable(q, rows, out []float32) {

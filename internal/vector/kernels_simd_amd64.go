@@ -13,8 +13,8 @@ import "simd/archsimd"
 // vector, which -race's checkptr rejects.)
 
 var (
-	avx512Kernels = kernelSet{name: "avx512", l2: l2AVX512, dot: dotAVX512, dotNorm: dotNormAVX512, affine: affineAVX512, minIndex: minIndexAVX512, l2u8: l2U8AVX512, dotu8: dotU8AVX512}
-	avx2Kernels   = kernelSet{name: "avx2", l2: l2AVX2, dot: dotAVX2, dotNorm: dotNormAVX2, affine: affineAVX2, minIndex: minIndexPortable, l2u8: l2U8Portable, dotu8: dotU8Portable}
+	avx512Kernels = kernelSet{name: "avx512", l2: l2AVX512, dot: dotAVX512, dotNorm: dotNormAVX512, affine: affineAVX512, minIndex: minIndexAVX512, l2u8: l2U8AVX512, dotu8: dotU8AVX512, pq4: pq4AVX512}
+	avx2Kernels   = kernelSet{name: "avx2", l2: l2AVX2, dot: dotAVX2, dotNorm: dotNormAVX2, affine: affineAVX2, minIndex: minIndexPortable, l2u8: l2U8Portable, dotu8: dotU8Portable, pq4: pq4Portable}
 )
 
 func bestKernels() kernelSet {
@@ -373,5 +373,33 @@ func dotU8AVX512(q []float32, codes []byte, out []float32) {
 			s += q[j] * float32(row[j])
 		}
 		out[i] = s
+	}
+}
+
+// pq4AVX512 looks up 16 rows per permute: the low nibbles index the table
+// of sub-vector 2p (VPERMPS uses only the low 4 bits of each index), the
+// high nibbles, shifted down, that of 2p+1.
+func pq4AVX512(tab []float32, blocks []byte, out []float32) {
+	m := len(tab) / 16
+	bs := 8 * m
+	n := len(out)
+	var last [16]float32
+	for blk := 0; blk*16 < n; blk++ {
+		codes := blocks[blk*bs : (blk+1)*bs : (blk+1)*bs]
+		var acc0, acc1 archsimd.Float32x16
+		for p := 0; p < m/2; p++ {
+			idx := archsimd.LoadUint8x16((*[16]uint8)(codes[p*16 : p*16+16])).ExtendToUint32()
+			t0 := archsimd.LoadFloat32x16((*[16]float32)(tab[(2*p)*16 : (2*p)*16+16]))
+			t1 := archsimd.LoadFloat32x16((*[16]float32)(tab[(2*p+1)*16 : (2*p+1)*16+16]))
+			acc0 = acc0.Add(t0.Permute(idx))
+			acc1 = acc1.Add(t1.Permute(idx.ShiftAllRight(4)))
+		}
+		sum := acc0.Add(acc1)
+		if blk*16+16 <= n {
+			sum.Store((*[16]float32)(out[blk*16 : blk*16+16]))
+		} else {
+			sum.Store(&last)
+			copy(out[blk*16:], last[:])
+		}
 	}
 }

@@ -84,6 +84,9 @@ func Train(ctx context.Context, data []float32, dim int, p Params) (*Codebook, e
 	if bits != 8 && bits != 4 {
 		return nil, fmt.Errorf("%w: num_bits %d (want 4 or 8)", ErrInvalid, bits)
 	}
+	if bits == 4 && m%2 != 0 {
+		return nil, fmt.Errorf("%w: num_bits 4 needs an even num_sub_vectors, got %d", ErrInvalid, m)
+	}
 	if p.Rand == nil {
 		return nil, fmt.Errorf("%w: no random source", ErrInvalid)
 	}

@@ -30,3 +30,31 @@ func BenchmarkScan(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkScanTransposed4 is the 4-bit fast scan over the same row count.
+func BenchmarkScanTransposed4(b *testing.B) {
+	for _, m := range []int{8, 16, 32} {
+		b.Run("M"+strconv.Itoa(m), func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 2))
+			const rows = 8192
+			packed := make([]byte, rows*m/2)
+			for i := range packed {
+				packed[i] = byte(r.IntN(256))
+			}
+			blocks, err := Transpose4(packed, m)
+			if err != nil {
+				b.Fatal(err)
+			}
+			t := Table{M: m, K: 16, Dist: make([]float32, m*16), Scale: 1}
+			for i := range t.Dist {
+				t.Dist[i] = r.Float32()
+			}
+			out := make([]float32, rows)
+			b.ResetTimer()
+			for b.Loop() {
+				t.ScanTransposed4(blocks, out)
+			}
+			b.ReportMetric(float64(rows*m)*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mcodes/s")
+		})
+	}
+}
