@@ -7,22 +7,26 @@ import (
 	"hash/crc32"
 	"math"
 
+	"github.com/sarissa-db/sarissa/internal/index/hnsw"
 	"github.com/sarissa-db/sarissa/internal/index/pq"
+	"github.com/sarissa-db/sarissa/internal/index/sq"
 	"github.com/sarissa-db/sarissa/internal/vector"
 )
 
-// On-disk layout (docs/format/index-ivf.md): a header holding everything a
-// search needs before touching rows (centroids, PQ codebook, partition
-// table), then one self-checking block per partition so a reader fetches
-// only the partitions it probes.
+// On-disk layout (docs/format/index-ivf.md): one self-checking block per
+// partition, written as the build streams them, then a footer holding
+// everything a search needs before touching rows (centroids, quantizer,
+// partition table), then a fixed trailer giving the footer's length. A
+// reader fetches the tail once and then only the partitions it probes.
 
-// Magic opens every index file.
+// Magic ends every index file (and opens its footer).
 const Magic = "SRSAIVF\x00"
 
 // Format versions. Readers refuse another major version; minor versions only
-// add fields a reader may ignore.
+// add fields a reader may ignore. Major 2 moved the partition table from a
+// header to a footer so that builds can stream.
 const (
-	FormatMajor = 1
+	FormatMajor = 2
 	FormatMinor = 0
 )
 
@@ -30,8 +34,10 @@ const (
 type Kind uint8
 
 const (
-	KindFlat Kind = 1
-	KindPQ   Kind = 2
+	KindFlat   Kind = 1
+	KindPQ     Kind = 2
+	KindSQ     Kind = 3
+	KindHNSWSQ Kind = 4
 )
 
 func (k Kind) String() string {
@@ -40,19 +46,26 @@ func (k Kind) String() string {
 		return "IVF_FLAT"
 	case KindPQ:
 		return "IVF_PQ"
+	case KindSQ:
+		return "IVF_SQ"
+	case KindHNSWSQ:
+		return "IVF_HNSW_SQ"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
 
-// Fixed part of the header, in bytes; see the doc for the field list.
-const fixedHeaderSize = 8 + 2 + 2 + 4 + 4 + 4 + 4 + 4 + 8
+const (
+	fixedFooterSize = 8 + 2 + 2 + 4 + 4 + 4 + 4 + 4 // magic, versions, kind/metric/residual/pad, dim, np, m, bits
+	trailerSize     = 8 + 8                         // footer length, magic
+	partitionEntry  = 24                            // offset, length, rows
+)
 
-// Limits a reader enforces before allocating, so a corrupt header cannot ask
+// Limits a reader enforces before allocating, so a corrupt file cannot ask
 // for unbounded memory.
 const (
 	maxDim        = 1 << 16
 	maxPartitions = 1 << 20
-	maxHeaderSize = 1 << 30
+	maxFooterSize = 1 << 30
 )
 
 // ErrCorrupt reports a damaged or foreign index file.
@@ -65,65 +78,199 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // PartitionInfo locates one partition block.
 type PartitionInfo struct {
-	Offset int64
-	Rows   int64
+	Offset, Length, Rows int64
 }
 
-// Header is the decoded file header.
-type Header struct {
-	Major, Minor uint16
-	Kind         Kind
-	Metric       vector.Metric
-	Residual     bool
-	Dim          int
-	Quantizer    Quantizer
-	Codebook     *pq.Codebook // KindPQ only
-	Partitions   []PartitionInfo
-	Size         int64 // header bytes including its checksum
+// footer is the decoded file footer.
+type footer struct {
+	major, minor uint16
+	model        *Model
+	parts        []PartitionInfo
 }
 
-// RowBytes is the payload size of one row in a partition block.
-func (h *Header) RowBytes() int64 {
-	if h.Kind == KindPQ {
-		return int64(h.Codebook.M)
+func footerSize(kind Kind, dim, np, m, bits int) (int64, error) {
+	if dim <= 0 || dim > maxDim {
+		return 0, fmt.Errorf("dimension %d out of range", dim)
 	}
-	return int64(h.Dim) * 4
-}
-
-// BlockSize is the byte length of partition p's block.
-func (h *Header) BlockSize(p int) int64 {
-	return h.Partitions[p].Rows*(8+h.RowBytes()) + 4
-}
-
-func encodeHeader(h *Header) []byte {
-	np := h.Quantizer.NumPartitions()
-	var m, bits int
-	if h.Codebook != nil {
-		m, bits = h.Codebook.M, h.Codebook.Bits
+	if np <= 0 || np > maxPartitions {
+		return 0, fmt.Errorf("%d partitions out of range", np)
 	}
-	buf := make([]byte, 0, h.Size)
+	size := int64(fixedFooterSize) + int64(np)*int64(dim)*4 + int64(np)*partitionEntry + 4
+	switch kind {
+	case KindFlat:
+		if m != 0 || bits != 0 {
+			return 0, fmt.Errorf("IVF_FLAT footer with quantizer fields %d/%d", m, bits)
+		}
+	case KindPQ:
+		if bits != 4 && bits != 8 {
+			return 0, fmt.Errorf("num_bits %d", bits)
+		}
+		if m <= 0 || dim%m != 0 || (bits == 4 && m%2 != 0) {
+			return 0, fmt.Errorf("%d sub-vectors of %d bits for dimension %d", m, bits, dim)
+		}
+		size += int64(1<<bits) * int64(dim) * 4
+	case KindSQ:
+		if m != 0 || bits != 8 {
+			return 0, fmt.Errorf("IVF_SQ footer with fields %d/%d", m, bits)
+		}
+		size += 8
+	case KindHNSWSQ:
+		if m < 2 || m > 512 || bits != 8 {
+			return 0, fmt.Errorf("IVF_HNSW_SQ footer with m %d, bits %d", m, bits)
+		}
+		size += 8 + 4
+	default:
+		return 0, fmt.Errorf("unknown index kind %d", kind)
+	}
+	if size > maxFooterSize {
+		return 0, fmt.Errorf("footer of %d bytes exceeds the %d limit", size, maxFooterSize)
+	}
+	return size, nil
+}
+
+func (m *Model) footerFields() (mm, bits int) {
+	switch m.Kind {
+	case KindPQ:
+		return m.Codebook.M, m.Codebook.Bits
+	case KindSQ:
+		return 0, 8
+	case KindHNSWSQ:
+		return m.HNSW.M, 8
+	}
+	return 0, 0
+}
+
+func encodeFooter(m *Model, parts []PartitionInfo) []byte {
+	mm, bits := m.footerFields()
+	buf := make([]byte, 0, fixedFooterSize+len(m.Centroids)*4+len(parts)*partitionEntry+64)
 	buf = append(buf, Magic...)
 	buf = binary.LittleEndian.AppendUint16(buf, FormatMajor)
 	buf = binary.LittleEndian.AppendUint16(buf, FormatMinor)
 	var res byte
-	if h.Residual {
+	if m.Residual {
 		res = 1
 	}
-	buf = append(buf, byte(h.Kind), byte(h.Metric), res, 0)
-	buf = binary.LittleEndian.AppendUint32(buf, uint32(h.Dim))
-	buf = binary.LittleEndian.AppendUint32(buf, uint32(np))
-	buf = binary.LittleEndian.AppendUint32(buf, uint32(m))
+	buf = append(buf, byte(m.Kind), byte(m.Metric), res, 0)
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(m.Dim))
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(parts)))
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(mm))
 	buf = binary.LittleEndian.AppendUint32(buf, uint32(bits))
-	buf = binary.LittleEndian.AppendUint64(buf, uint64(h.Size))
-	buf = appendFloats(buf, h.Quantizer.Centroids)
-	if h.Codebook != nil {
-		buf = appendFloats(buf, h.Codebook.Centroids)
+	buf = appendFloats(buf, m.Centroids)
+	switch m.Kind {
+	case KindPQ:
+		buf = appendFloats(buf, m.Codebook.Centroids)
+	case KindSQ, KindHNSWSQ:
+		buf = appendFloats(buf, []float32{m.SQ.Lo, m.SQ.Hi})
+		if m.Kind == KindHNSWSQ {
+			buf = binary.LittleEndian.AppendUint32(buf, uint32(m.HNSW.EfConstruction))
+		}
 	}
-	for _, p := range h.Partitions {
+	for _, p := range parts {
 		buf = binary.LittleEndian.AppendUint64(buf, uint64(p.Offset))
+		buf = binary.LittleEndian.AppendUint64(buf, uint64(p.Length))
 		buf = binary.LittleEndian.AppendUint64(buf, uint64(p.Rows))
 	}
 	return binary.LittleEndian.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
+}
+
+func encodeTrailer(footerLen int) []byte {
+	buf := binary.LittleEndian.AppendUint64(nil, uint64(footerLen))
+	return append(buf, Magic...)
+}
+
+// decodeTrailer returns the footer length a file's last 16 bytes announce.
+func decodeTrailer(buf []byte, fileSize int64) (int64, error) {
+	if len(buf) != trailerSize || string(buf[8:]) != Magic {
+		return 0, fmt.Errorf("%w: no index trailer", ErrCorrupt)
+	}
+	n := binary.LittleEndian.Uint64(buf)
+	if n < fixedFooterSize || n > maxFooterSize || int64(n) > fileSize-trailerSize {
+		return 0, fmt.Errorf("%w: footer length %d in a %d-byte file", ErrCorrupt, n, fileSize)
+	}
+	return int64(n), nil
+}
+
+// decodeFooter parses and checks a footer found at footerOff. It never
+// panics on any input.
+func decodeFooter(buf []byte, footerOff int64) (*footer, error) {
+	if len(buf) < fixedFooterSize || string(buf[:8]) != Magic {
+		return nil, fmt.Errorf("%w: bad footer magic", ErrCorrupt)
+	}
+	le := binary.LittleEndian
+	f := &footer{major: le.Uint16(buf[8:]), minor: le.Uint16(buf[10:])}
+	if f.major != FormatMajor {
+		return nil, fmt.Errorf("%w: major version %d (this reader knows %d)", ErrUnsupportedVersion, f.major, FormatMajor)
+	}
+	kind, metric := Kind(buf[12]), vector.Metric(buf[13])
+	dim, np := int(le.Uint32(buf[16:])), int(le.Uint32(buf[20:]))
+	mm, bits := int(le.Uint32(buf[24:])), int(le.Uint32(buf[28:]))
+	want, err := footerSize(kind, dim, np, mm, bits)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if int64(len(buf)) != want {
+		return nil, fmt.Errorf("%w: footer of %d bytes, fields imply %d", ErrCorrupt, len(buf), want)
+	}
+	if got, sum := le.Uint32(buf[want-4:]), crc32.Checksum(buf[:want-4], castagnoli); got != sum {
+		return nil, fmt.Errorf("%w: footer checksum %08x, computed %08x", ErrCorrupt, got, sum)
+	}
+	switch metric {
+	case vector.L2, vector.Cosine, vector.Dot:
+	default:
+		return nil, fmt.Errorf("%w: metric %d", ErrCorrupt, buf[13])
+	}
+	residual := buf[14] == 1
+	if buf[14] > 1 || (residual && (kind != KindPQ || metric != vector.L2)) {
+		return nil, fmt.Errorf("%w: residual flag %d for %v/%v", ErrCorrupt, buf[14], kind, metric)
+	}
+	m := &Model{Kind: kind, Metric: metric, Dim: dim, Residual: residual}
+	pos := fixedFooterSize
+	m.Quantizer = Quantizer{Metric: metric, Dim: dim, Centroids: readFloats(buf[pos:], np*dim)}
+	pos += np * dim * 4
+	switch kind {
+	case KindPQ:
+		k := 1 << bits
+		m.Codebook = &pq.Codebook{Dim: dim, M: mm, SubDim: dim / mm, Bits: bits, Centroids: readFloats(buf[pos:], k*dim)}
+		pos += k * dim * 4
+	case KindSQ, KindHNSWSQ:
+		r := readFloats(buf[pos:], 2)
+		pos += 8
+		if !(r[0] <= r[1]) || math.IsInf(float64(r[0]), 0) || math.IsInf(float64(r[1]), 0) {
+			return nil, fmt.Errorf("%w: scalar quantizer range [%v, %v]", ErrCorrupt, r[0], r[1])
+		}
+		m.SQ = &sq.Quantizer{Lo: r[0], Hi: r[1]}
+		if kind == KindHNSWSQ {
+			m.HNSW = hnsw.Params{M: mm, EfConstruction: int(le.Uint32(buf[pos:]))}
+			pos += 4
+		}
+	}
+	f.model = m
+	f.parts = make([]PartitionInfo, np)
+	next := int64(0)
+	srb := int64(m.storedRowBytes())
+	for p := range f.parts {
+		off, length, rows := le.Uint64(buf[pos:]), le.Uint64(buf[pos+8:]), le.Uint64(buf[pos+16:])
+		pos += partitionEntry
+		if off != uint64(next) {
+			return nil, fmt.Errorf("%w: partition %d at offset %d, expected %d", ErrCorrupt, p, off, next)
+		}
+		if length > uint64(footerOff) || rows > length/uint64(8+srb) {
+			return nil, fmt.Errorf("%w: partition %d claims %d rows in %d bytes", ErrCorrupt, p, rows, length)
+		}
+		minLen := int64(rows)*(8+srb) + 4
+		if int64(length) < minLen || (kind != KindHNSWSQ && int64(length) != minLen) {
+			return nil, fmt.Errorf("%w: partition %d of %d rows has %d bytes", ErrCorrupt, p, rows, length)
+		}
+		f.parts[p] = PartitionInfo{Offset: int64(off), Length: int64(length), Rows: int64(rows)}
+		next += int64(length)
+		if next > footerOff {
+			return nil, fmt.Errorf("%w: partition %d ends at %d, past the footer at %d", ErrCorrupt, p, next, footerOff)
+		}
+	}
+	if next != footerOff {
+		return nil, fmt.Errorf("%w: partitions end at %d, footer starts at %d", ErrCorrupt, next, footerOff)
+	}
+	return f, nil
 }
 
 func appendFloats(buf []byte, v []float32) []byte {
@@ -133,124 +280,10 @@ func appendFloats(buf []byte, v []float32) []byte {
 	return buf
 }
 
-// headerSize computes the full header length from its fixed fields, or
-// reports that they are out of range.
-func headerSize(kind Kind, dim, np, m, bits int) (int64, error) {
-	if dim <= 0 || dim > maxDim {
-		return 0, fmt.Errorf("dimension %d out of range", dim)
+func putFloats(dst []byte, v []float32) {
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(dst[i*4:], math.Float32bits(x))
 	}
-	if np <= 0 || np > maxPartitions {
-		return 0, fmt.Errorf("%d partitions out of range", np)
-	}
-	size := int64(fixedHeaderSize) + int64(np)*int64(dim)*4 + int64(np)*16 + 4
-	switch kind {
-	case KindFlat:
-		if m != 0 || bits != 0 {
-			return 0, fmt.Errorf("IVF_FLAT header with PQ fields %d/%d", m, bits)
-		}
-	case KindPQ:
-		if bits != 4 && bits != 8 {
-			return 0, fmt.Errorf("num_bits %d", bits)
-		}
-		if m <= 0 || dim%m != 0 {
-			return 0, fmt.Errorf("%d sub-vectors for dimension %d", m, dim)
-		}
-		size += int64(1<<bits) * int64(dim) * 4
-	default:
-		return 0, fmt.Errorf("unknown index kind %d", kind)
-	}
-	if size > maxHeaderSize {
-		return 0, fmt.Errorf("header of %d bytes exceeds the %d limit", size, maxHeaderSize)
-	}
-	return size, nil
-}
-
-// PeekHeaderSize validates the fixed header prefix (at least fixedHeaderSize
-// bytes) and returns the total header length it announces.
-func PeekHeaderSize(prefix []byte) (int64, error) {
-	if len(prefix) < fixedHeaderSize {
-		return 0, fmt.Errorf("%w: %d bytes, shorter than the %d-byte fixed header", ErrCorrupt, len(prefix), fixedHeaderSize)
-	}
-	if string(prefix[:8]) != Magic {
-		return 0, fmt.Errorf("%w: bad magic %q", ErrCorrupt, prefix[:8])
-	}
-	major := binary.LittleEndian.Uint16(prefix[8:])
-	if major != FormatMajor {
-		return 0, fmt.Errorf("%w: major version %d (this reader knows %d)", ErrUnsupportedVersion, major, FormatMajor)
-	}
-	le := binary.LittleEndian
-	kind := Kind(prefix[12])
-	dim, np := int(le.Uint32(prefix[16:])), int(le.Uint32(prefix[20:]))
-	m, bits := int(le.Uint32(prefix[24:])), int(le.Uint32(prefix[28:]))
-	want, err := headerSize(kind, dim, np, m, bits)
-	if err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrCorrupt, err)
-	}
-	if got := int64(le.Uint64(prefix[32:])); got != want {
-		return 0, fmt.Errorf("%w: header length field %d, fields imply %d", ErrCorrupt, got, want)
-	}
-	return want, nil
-}
-
-// DecodeHeader parses a complete header from buf, checking it against the
-// size of the file it came from. It never panics on any input.
-func DecodeHeader(buf []byte, fileSize int64) (*Header, error) {
-	size, err := PeekHeaderSize(buf)
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(buf)) < size {
-		return nil, fmt.Errorf("%w: header needs %d bytes, have %d", ErrCorrupt, size, len(buf))
-	}
-	buf = buf[:size]
-	if got, want := binary.LittleEndian.Uint32(buf[size-4:]), crc32.Checksum(buf[:size-4], castagnoli); got != want {
-		return nil, fmt.Errorf("%w: header checksum %08x, computed %08x", ErrCorrupt, got, want)
-	}
-	le := binary.LittleEndian
-	h := &Header{
-		Major: le.Uint16(buf[8:]), Minor: le.Uint16(buf[10:]),
-		Kind: Kind(buf[12]), Metric: vector.Metric(buf[13]), Residual: buf[14] == 1,
-		Dim: int(le.Uint32(buf[16:])), Size: size,
-	}
-	switch h.Metric {
-	case vector.L2, vector.Cosine, vector.Dot:
-	default:
-		return nil, fmt.Errorf("%w: metric %d", ErrCorrupt, buf[13])
-	}
-	if buf[14] > 1 || (h.Residual && (h.Kind != KindPQ || h.Metric != vector.L2)) {
-		return nil, fmt.Errorf("%w: residual flag %d for %v/%v", ErrCorrupt, buf[14], h.Kind, h.Metric)
-	}
-	np := int(le.Uint32(buf[20:]))
-	m, bits := int(le.Uint32(buf[24:])), int(le.Uint32(buf[28:]))
-	pos := fixedHeaderSize
-	h.Quantizer = Quantizer{Metric: h.Metric, Dim: h.Dim, Centroids: readFloats(buf[pos:], np*h.Dim)}
-	pos += np * h.Dim * 4
-	if h.Kind == KindPQ {
-		k := 1 << bits
-		h.Codebook = &pq.Codebook{Dim: h.Dim, M: m, SubDim: h.Dim / m, Bits: bits, Centroids: readFloats(buf[pos:], k*h.Dim)}
-		pos += k * h.Dim * 4
-	}
-	h.Partitions = make([]PartitionInfo, np)
-	next := size
-	for p := range h.Partitions {
-		off, rows := le.Uint64(buf[pos:]), le.Uint64(buf[pos+8:])
-		pos += 16
-		if off != uint64(next) {
-			return nil, fmt.Errorf("%w: partition %d at offset %d, expected %d", ErrCorrupt, p, off, next)
-		}
-		if rows > uint64(fileSize)/uint64(8+h.RowBytes()) {
-			return nil, fmt.Errorf("%w: partition %d claims %d rows in a %d-byte file", ErrCorrupt, p, rows, fileSize)
-		}
-		h.Partitions[p] = PartitionInfo{Offset: int64(off), Rows: int64(rows)}
-		next += h.BlockSize(p)
-		if next > fileSize {
-			return nil, fmt.Errorf("%w: partition %d ends at %d, past the file end %d", ErrCorrupt, p, next, fileSize)
-		}
-	}
-	if next != fileSize {
-		return nil, fmt.Errorf("%w: partitions end at %d, file has %d bytes", ErrCorrupt, next, fileSize)
-	}
-	return h, nil
 }
 
 func readFloats(buf []byte, n int) []float32 {
@@ -259,15 +292,6 @@ func readFloats(buf []byte, n int) []float32 {
 		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(buf[i*4:]))
 	}
 	return out
-}
-
-func encodeBlock(addrs []uint64, payload []byte) []byte {
-	buf := make([]byte, 0, len(addrs)*8+len(payload)+4)
-	for _, a := range addrs {
-		buf = binary.LittleEndian.AppendUint64(buf, a)
-	}
-	buf = append(buf, payload...)
-	return binary.LittleEndian.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
 }
 
 // decodeBlock checks a partition block and splits it into addresses and the

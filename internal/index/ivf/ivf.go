@@ -2,9 +2,13 @@
 // (k-means centroids) splits rows into partitions, and a search probes only
 // the partitions whose centroids lie nearest the query.
 //
-// This file holds the quantizer and IVF_FLAT, which keeps the original
-// vectors in each partition and computes exact distances inside the probed
-// partitions.
+// Four kinds share one file format and search: IVF_FLAT keeps the original
+// vectors of each partition (exact distances), IVF_PQ product-quantized
+// codes, IVF_SQ 8-bit scalar codes, and IVF_HNSW_SQ scalar codes plus an
+// HNSW graph per partition. A build trains a Model on a sample (Train),
+// encodes rows batch by batch (Model.Encode) and streams the partitions into
+// a file (Model.Write); a search opens the file (Open) and reads only the
+// partitions it probes (File.Search).
 package ivf
 
 import (
@@ -12,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 
 	"github.com/sarissa-db/sarissa/internal/index/kmeans"
 	"github.com/sarissa-db/sarissa/internal/vector"
@@ -104,118 +107,3 @@ func (q *Quantizer) Probe(v []float32, nprobes int) []int {
 	return out
 }
 
-// Filter decides per row address whether a row takes part in a search.
-// Allow is the prefilter allow-list (nil: every row); Deleted masks removed
-// rows (nil: none). A roaring bitmap's Contains method fits either.
-type Filter struct {
-	Allow   func(addr uint64) bool
-	Deleted func(addr uint64) bool
-}
-
-func (f Filter) keep(addr uint64) bool {
-	return (f.Allow == nil || f.Allow(addr)) && (f.Deleted == nil || !f.Deleted(addr))
-}
-
-func (f Filter) active() bool { return f.Allow != nil || f.Deleted != nil }
-
-// SearchParams configures one query.
-type SearchParams struct {
-	K       int
-	NProbes int // 0: DefaultNProbes
-	Filter  Filter
-}
-
-// Flat is an IVF_FLAT index: per partition the row addresses and original
-// vectors, back to back.
-type Flat struct {
-	Quantizer
-	Parts []FlatPartition
-}
-
-// FlatPartition holds the rows of one partition.
-type FlatPartition struct {
-	Addrs   []uint64
-	Vectors []float32
-}
-
-// BuildFlat trains the quantizer on a sample of data and distributes
-// (addrs[i], row i) over the partitions.
-func BuildFlat(ctx context.Context, addrs []uint64, data []float32, dim int, p Params) (*Flat, error) {
-	if dim <= 0 || len(data) != len(addrs)*dim {
-		return nil, fmt.Errorf("%w: %d values for %d rows of dimension %d", ErrInvalid, len(data), len(addrs), dim)
-	}
-	q, err := TrainQuantizer(ctx, data, dim, p, TargetPartitionFlat)
-	if err != nil {
-		return nil, err
-	}
-	assign := q.Assign(data, p.Workers)
-	counts := make([]int, q.NumPartitions())
-	for _, c := range assign {
-		counts[c]++
-	}
-	ix := &Flat{Quantizer: *q, Parts: make([]FlatPartition, len(counts))}
-	for c, n := range counts {
-		ix.Parts[c] = FlatPartition{Addrs: make([]uint64, 0, n), Vectors: make([]float32, 0, n*dim)}
-	}
-	for i, c := range assign {
-		pt := &ix.Parts[c]
-		pt.Addrs = append(pt.Addrs, addrs[i])
-		pt.Vectors = append(pt.Vectors, data[i*dim:(i+1)*dim]...)
-	}
-	return ix, nil
-}
-
-// Search returns the K nearest rows among the NProbes nearest partitions,
-// ordered by distance then row address.
-func (ix *Flat) Search(ctx context.Context, q []float32, sp SearchParams) ([]vector.Hit, error) {
-	if len(q) != ix.Dim {
-		return nil, fmt.Errorf("%w: query has %d values, index dimension is %d", ErrInvalid, len(q), ix.Dim)
-	}
-	if sp.K <= 0 {
-		return nil, fmt.Errorf("%w: k = %d", ErrInvalid, sp.K)
-	}
-	nprobes := sp.NProbes
-	if nprobes <= 0 {
-		nprobes = DefaultNProbes
-	}
-	top := vector.NewTopK(sp.K)
-	var dist, scratch []float32
-	for _, p := range ix.Probe(q, nprobes) {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		part := &ix.Parts[p]
-		n := len(part.Addrs)
-		if cap(dist) < n {
-			dist = make([]float32, n)
-			scratch = make([]float32, n)
-		}
-		d := dist[:n]
-		vector.Distances(ix.Metric, q, part.Vectors, d, scratch)
-		pushAll(top, part.Addrs, d, sp.Filter)
-	}
-	return top.Sorted(), nil
-}
-
-func pushAll(top *vector.TopK, addrs []uint64, d []float32, f Filter) {
-	if !f.active() {
-		for i, x := range d {
-			top.Push(x, addrs[i])
-		}
-		return
-	}
-	for i, x := range d {
-		if f.keep(addrs[i]) {
-			top.Push(x, addrs[i])
-		}
-	}
-}
-
-// PartitionSizes returns the row count of every partition.
-func (ix *Flat) PartitionSizes() []int {
-	out := make([]int, len(ix.Parts))
-	for i, p := range ix.Parts {
-		out[i] = len(p.Addrs)
-	}
-	return slices.Clip(out)
-}

@@ -1,0 +1,181 @@
+package ivf
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/sarissa-db/sarissa/internal/index/pq"
+	"github.com/sarissa-db/sarissa/internal/index/sq"
+	"github.com/sarissa-db/sarissa/internal/vector"
+)
+
+// Filter decides per row address whether a row takes part in a search.
+// Allow is the prefilter allow-list and live-row mask (nil: every row);
+// Deleted masks removed rows (nil: none).
+type Filter struct {
+	Allow   func(addr uint64) bool
+	Deleted func(addr uint64) bool
+}
+
+func (f Filter) keep(addr uint64) bool {
+	return (f.Allow == nil || f.Allow(addr)) && (f.Deleted == nil || !f.Deleted(addr))
+}
+
+func (f Filter) active() bool { return f.Allow != nil || f.Deleted != nil }
+
+// SearchParams configures one query.
+type SearchParams struct {
+	K int
+	// MinProbes partitions are always searched (0: DefaultNProbes); more, in
+	// order of centroid distance up to MaxProbes (0: MinProbes), only while
+	// fewer than K rows have passed the filter — LanceDB's
+	// minimum_nprobes/maximum_nprobes.
+	MinProbes, MaxProbes int
+	// Ef is the HNSW candidate list (0: 1.5 × K, at least K).
+	Ef     int
+	Filter Filter
+}
+
+// Search returns the K nearest rows by the index's distance (approximate
+// for PQ/SQ, exact for FLAT), nearest first. load fetches a partition —
+// normally through the caller's cache; nil reads it from the file.
+func (f *File) Search(ctx context.Context, q []float32, sp SearchParams,
+	load func(ctx context.Context, p int) (*Partition, error)) ([]vector.Hit, error) {
+	m := f.model
+	if len(q) != m.Dim {
+		return nil, fmt.Errorf("%w: query has %d values, index dimension is %d", ErrInvalid, len(q), m.Dim)
+	}
+	if sp.K <= 0 {
+		return nil, fmt.Errorf("%w: k = %d", ErrInvalid, sp.K)
+	}
+	if load == nil {
+		load = f.ReadPartition
+	}
+	minP := sp.MinProbes
+	if minP <= 0 {
+		minP = DefaultNProbes
+	}
+	maxP := max(sp.MaxProbes, minP)
+	np := m.NumPartitions()
+	minP, maxP = min(minP, np), min(maxP, np)
+	s := m.newSearcher(q, sp)
+	order := m.Probe(s.q, maxP)
+	for i, p := range order {
+		if i >= minP && s.top.Len() >= sp.K {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if f.parts[p].Rows == 0 {
+			continue
+		}
+		part, err := load(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		s.searchPartition(p, part)
+	}
+	return s.top.Sorted(), nil
+}
+
+// searcher is one query's state across the partitions it probes.
+type searcher struct {
+	m     *Model
+	q     []float32 // normalised under cosine for the quantized kinds
+	sp    SearchParams
+	top   *vector.TopK
+	tab   pq.Table
+	sqq   *sq.Query
+	dist  []float32
+	resid []float32
+}
+
+func (m *Model) newSearcher(q []float32, sp SearchParams) *searcher {
+	s := &searcher{m: m, q: q, sp: sp, top: vector.NewTopK(sp.K)}
+	if m.Metric == vector.Cosine && m.Kind != KindFlat {
+		s.q = normalizedRows(q, m.Dim)
+	}
+	switch m.Kind {
+	case KindPQ:
+		if m.Residual {
+			s.resid = make([]float32, m.Dim)
+		} else {
+			m.Codebook.DistanceTable(m.Metric, s.q, &s.tab)
+		}
+	case KindSQ, KindHNSWSQ:
+		metric := m.Metric
+		if metric == vector.Cosine {
+			metric = vector.Dot // unit vectors: cosine distance = dot distance
+		}
+		s.sqq = m.SQ.Prepare(metric, s.q)
+	}
+	return s
+}
+
+func (s *searcher) distances(n int) []float32 {
+	if cap(s.dist) < n {
+		s.dist = make([]float32, n)
+	}
+	return s.dist[:n]
+}
+
+func (s *searcher) searchPartition(p int, part *Partition) {
+	m := s.m
+	n := len(part.Addrs)
+	switch m.Kind {
+	case KindFlat:
+		d := s.distances(n)
+		vector.Distances(m.Metric, s.q, part.Vectors, d, nil)
+		s.pushAll(part.Addrs, d)
+	case KindPQ:
+		if m.Residual {
+			cent := m.Centroids[p*m.Dim : (p+1)*m.Dim]
+			for j := range s.resid {
+				s.resid[j] = s.q[j] - cent[j]
+			}
+			m.Codebook.DistanceTable(m.Metric, s.resid, &s.tab)
+		}
+		d := s.distances(n)
+		if m.Codebook.Bits == 4 {
+			s.tab.ScanTransposed4(part.Blocks, d)
+		} else {
+			s.tab.Scan(part.Codes, d)
+		}
+		s.pushAll(part.Addrs, d)
+	case KindSQ:
+		d := s.distances(n)
+		s.sqq.Distances(part.Codes, d)
+		s.pushAll(part.Addrs, d)
+	case KindHNSWSQ:
+		ef := s.sp.Ef
+		if ef <= 0 {
+			ef = s.sp.K + s.sp.K/2
+		}
+		ef = max(ef, s.sp.K)
+		dim := m.Dim
+		qdist := func(i int) float32 { return s.sqq.Distance(part.Codes[i*dim : (i+1)*dim]) }
+		var allow func(i int) bool
+		if s.sp.Filter.active() {
+			allow = func(i int) bool { return s.sp.Filter.keep(part.Addrs[i]) }
+		}
+		for _, nb := range part.Graph.Search(ef, s.sp.K, qdist, allow) {
+			s.top.Push(nb.Dist, part.Addrs[nb.ID])
+		}
+	}
+}
+
+func (s *searcher) pushAll(addrs []uint64, d []float32) {
+	f := s.sp.Filter
+	if !f.active() {
+		for i, x := range d {
+			s.top.Push(x, addrs[i])
+		}
+		return
+	}
+	for i, x := range d {
+		if f.keep(addrs[i]) {
+			s.top.Push(x, addrs[i])
+		}
+	}
+}
