@@ -106,4 +106,3 @@ func (q *Quantizer) Probe(v []float32, nprobes int) []int {
 	}
 	return out
 }
-
