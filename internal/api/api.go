@@ -23,6 +23,7 @@ import (
 	"github.com/sarissa-db/sarissa/internal/api/arrowhttp"
 	"github.com/sarissa-db/sarissa/internal/catalog"
 	"github.com/sarissa-db/sarissa/internal/query"
+	"github.com/sarissa-db/sarissa/internal/vindex"
 )
 
 // Defaults for Config.
@@ -79,6 +80,9 @@ type Deps struct {
 	Now func() time.Time
 	// QueryCache caches decoded vector columns across queries (nil: none).
 	QueryCache *query.Cache
+	// Indexes builds, lists and searches vector indexes (nil: create_index
+	// is refused and every search is flat).
+	Indexes *vindex.Manager
 	// Allocator allocates Arrow buffers for decoding bodies and for query
 	// results (memory.DefaultAllocator).
 	Allocator memory.Allocator
@@ -93,6 +97,7 @@ type server struct {
 	log     *slog.Logger
 	now     func() time.Time
 	cache   *query.Cache
+	indexes *vindex.Manager
 	mem     memory.Allocator
 	entropy io.Reader
 	m       *metrics
@@ -112,6 +117,7 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 		log:     deps.Logger,
 		now:     deps.Now,
 		cache:   deps.QueryCache,
+		indexes: deps.Indexes,
 		mem:     deps.Allocator,
 		entropy: deps.Entropy,
 		limits:  arrowhttp.Limits{MaxMessageBytes: cfg.MaxBodyBytes, MaxDecodedBytes: cfg.MaxDecodedBytes},

@@ -100,6 +100,8 @@ func (s *server) queryOptions(ref tableRef) query.Options {
 		TableURI:    ref.db.TableURI(ref.id),
 		Parallelism: s.cfg.QueryParallelism,
 		Allocator:   s.mem,
+		Indexes:     s.indexes,
+		Table:       s.indexRef(ref),
 	}
 }
 
@@ -107,7 +109,7 @@ func (s *server) queryOptions(ref tableRef) query.Options {
 // JSON string.
 func (s *server) explainPlan(w http.ResponseWriter, r *http.Request) error {
 	var verbose bool
-	req, _, snap, err := s.readQuery(r, func(data []byte) (query.Request, error) {
+	req, ref, snap, err := s.readQuery(r, func(data []byte) (query.Request, error) {
 		req, v, err := query.ParseExplainRequest(data)
 		verbose = v
 		return req, err
@@ -115,7 +117,7 @@ func (s *server) explainPlan(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	plan, err := query.Explain(r.Context(), snap, req, verbose)
+	plan, err := query.Explain(r.Context(), snap, req, verbose, s.queryOptions(ref))
 	if err != nil {
 		return err
 	}
@@ -129,7 +131,7 @@ func (s *server) analyzePlan(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	plan, err := query.Explain(r.Context(), snap, req, true)
+	plan, err := query.Explain(r.Context(), snap, req, true, s.queryOptions(ref))
 	if err != nil {
 		return err
 	}

@@ -281,7 +281,7 @@ func TestStatsExplainIndexes(t *testing.T) {
 			t.Fatalf("analyze: %s", plan)
 		}
 
-		e.fails(e.post("/v1/table/t/create_index/", map[string]any{"column": "vector", "index_type": "IVF_PQ", "metric_type": "l2"}), http.StatusBadRequest, "index type IVF_PQ is not supported yet")
+		e.fails(e.post("/v1/table/t/create_index/", map[string]any{"column": "vector", "index_type": "IVF_RQ", "metric_type": "l2"}), http.StatusBadRequest, "index type IVF_RQ is not supported yet")
 		e.fails(e.post("/v1/table/t/create_index/", map[string]any{"column": "label", "index_type": "BTREE"}), http.StatusBadRequest, "index type BTREE is not supported yet")
 		e.fails(e.post("/v1/table/t/create_index/", map[string]any{"column": "nope", "index_type": "BTREE"}), http.StatusBadRequest, "nope")
 		e.fails(e.post("/v1/table/missing/create_index/", map[string]any{"column": "x", "index_type": "BTREE"}), http.StatusNotFound)

@@ -10,10 +10,12 @@ import (
 	"github.com/sarissa-db/sarissa/internal/api/schemajson"
 	"github.com/sarissa-db/sarissa/internal/catalog"
 	"github.com/sarissa-db/sarissa/internal/filter"
+	"github.com/sarissa-db/sarissa/internal/index/ivf"
 	"github.com/sarissa-db/sarissa/internal/lance"
 	"github.com/sarissa-db/sarissa/internal/lance/schema"
 	"github.com/sarissa-db/sarissa/internal/query"
 	"github.com/sarissa-db/sarissa/internal/table"
+	"github.com/sarissa-db/sarissa/internal/vindex"
 )
 
 // statusClientClosed is logged (never sent) when the client went away.
@@ -67,6 +69,12 @@ func statusOf(err error, maxBody int64) (int, string) {
 		errors.Is(err, catalog.ErrNamespaceNotFound), errors.Is(err, catalog.ErrDatabaseNotFound),
 		errors.Is(err, lance.ErrVersionNotFound):
 		return http.StatusNotFound, err.Error()
+	case errors.Is(err, vindex.ErrNotFound):
+		return http.StatusNotFound, err.Error()
+	case errors.Is(err, vindex.ErrConflict):
+		return http.StatusConflict, "concurrent index change, retry the request: " + err.Error()
+	case errors.Is(err, vindex.ErrClosed):
+		return http.StatusServiceUnavailable, "the server is shutting down: " + err.Error()
 	case errors.Is(err, catalog.ErrNamespaceExists):
 		return http.StatusConflict, err.Error()
 	case errors.Is(err, lance.ErrCommitConflict), errors.Is(err, lance.ErrIncompatibleConflict):
@@ -81,6 +89,7 @@ func statusOf(err error, maxBody int64) (int, string) {
 		errors.Is(err, table.ErrInvalidArgument), errors.Is(err, table.ErrSchemaMismatch),
 		errors.Is(err, filter.ErrInvalid), errors.Is(err, filter.ErrEval),
 		errors.Is(err, query.ErrInvalidRequest),
+		errors.Is(err, vindex.ErrInvalid), errors.Is(err, ivf.ErrInvalid),
 		errors.Is(err, arrowhttp.ErrInvalid), errors.Is(err, schemajson.ErrInvalid),
 		errors.Is(err, schema.ErrInvalidSchema), errors.Is(err, schema.ErrUnsupportedType):
 		return http.StatusBadRequest, err.Error()

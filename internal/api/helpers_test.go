@@ -22,6 +22,7 @@ import (
 	"github.com/sarissa-db/sarissa/internal/catalog"
 	"github.com/sarissa-db/sarissa/internal/query"
 	"github.com/sarissa-db/sarissa/internal/table"
+	"github.com/sarissa-db/sarissa/internal/vindex"
 )
 
 // syncBuffer collects log output from concurrent handlers.
@@ -66,11 +67,17 @@ func newEnv(t testing.TB, kind string, cfg api.Config) *env {
 	}
 	reg := prometheus.NewRegistry()
 	logs := &syncBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	indexes := vindex.New(vindex.Config{
+		Logger: logger, CacheBytes: 64 << 20, BuildMemoryBytes: 64 << 20,
+		SpillDir: t.TempDir(), Workers: 2, Seed: 1,
+	})
 	h, err := api.New(cfg, api.Deps{
 		Catalog:    cat,
-		Logger:     slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:     logger,
 		Registerer: reg,
 		QueryCache: query.NewCache(64 << 20),
+		Indexes:    indexes,
 		Allocator:  mem,
 	})
 	if err != nil {
@@ -79,6 +86,7 @@ func newEnv(t testing.TB, kind string, cfg api.Config) *env {
 	srv := httptest.NewServer(h)
 	t.Cleanup(func() {
 		srv.Close()
+		indexes.Close() // ends builds still running before the allocator is checked
 		mem.AssertSize(t, 0)
 	})
 	return &env{t: t, url: srv.URL, reg: reg, logs: logs, mem: mem, db: "db"}

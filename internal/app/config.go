@@ -191,8 +191,8 @@ func (c *Config) validate() error {
 	if c.QueryCacheBytes < 0 {
 		return fmt.Errorf("query_cache_bytes %s: must not be negative", c.QueryCacheBytes)
 	}
-	if c.IndexCacheBytes < 0 {
-		return fmt.Errorf("index_cache_bytes %s: must not be negative", c.IndexCacheBytes)
+	if c.IndexCacheBytes < 1<<20 {
+		return fmt.Errorf("index_cache_bytes %s: must be at least 1MiB", c.IndexCacheBytes)
 	}
 	// A build needs room for at least its training sample and one batch.
 	if c.IndexBuildMemoryBytes < 16<<20 {

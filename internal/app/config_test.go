@@ -154,7 +154,7 @@ func TestValidate(t *testing.T) {
 		{[]string{"--log-format", "xml"}, "want text or json"},
 		{[]string{"--log-level", "loud"}, "want debug, info, warn or error"},
 		{[]string{"--log-level", "WARN"}, ""},
-		{[]string{"--index-cache-bytes", "0"}, ""},
+		{[]string{"--index-cache-bytes", "0"}, "index_cache_bytes 0: must be at least 1MiB"},
 		{[]string{"--index-build-memory-bytes", "1MiB"}, "index_build_memory_bytes 1MiB: must be at least 16MiB"},
 		{[]string{"--index-build-memory-bytes", "64MiB", "--index-cache-bytes", "2GiB"}, ""},
 		{[]string{"--index-spill-dir", ""}, `index_spill_dir "": must not be empty`},

@@ -14,6 +14,7 @@ import (
 const (
 	modMetrics = "metrics" // Prometheus registry with Go and process collectors
 	modCatalog = "catalog" // database name → storage location → tables
+	modIndexes = "indexes" // vector index builds, catalog and partition cache
 	modAPI     = "api"     // LanceDB REST handler
 	modServer  = "server"  // HTTP listener, health, metrics endpoint
 )
@@ -31,7 +32,8 @@ func moduleGraph() map[string]module {
 	return map[string]module{
 		modMetrics: {init: initMetrics},
 		modCatalog: {deps: []string{modMetrics}, init: initCatalog},
-		modAPI:     {deps: []string{modCatalog, modMetrics}, init: initAPI},
+		modIndexes: {init: initIndexes},
+		modAPI:     {deps: []string{modCatalog, modIndexes, modMetrics}, init: initAPI},
 		modServer:  {deps: []string{modAPI, modMetrics}, init: initServer, run: runServer},
 		TargetAll:  {deps: []string{modServer}},
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/sarissa-db/sarissa/internal/api"
 	"github.com/sarissa-db/sarissa/internal/catalog"
 	"github.com/sarissa-db/sarissa/internal/query"
+	"github.com/sarissa-db/sarissa/internal/vindex"
 )
 
 // node is one running process: the configuration and every part the
@@ -30,11 +31,13 @@ type node struct {
 	now     func() time.Time
 	dataDir string // absolute
 
-	reg     *prometheus.Registry
-	catalog *catalog.Catalog
-	api     http.Handler
-	ln      net.Listener
-	srv     *http.Server
+	reg      *prometheus.Registry
+	catalog  *catalog.Catalog
+	indexes  *vindex.Manager
+	spillDir string // this process's own directory under index_spill_dir
+	api      http.Handler
+	ln       net.Listener
+	srv      *http.Server
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -93,10 +96,20 @@ func (n *node) run(ctx context.Context) error {
 	return first
 }
 
-// close releases what init built if run did not get to (or ended).
+// close releases what init built if run did not get to (or ended): the
+// listener, then the index manager (which cancels running builds), then the
+// builds' spill files.
 func (n *node) close() {
 	if n.ln != nil {
 		n.ln.Close()
+	}
+	if n.indexes != nil {
+		n.indexes.Close()
+	}
+	if n.spillDir != "" {
+		if err := os.RemoveAll(n.spillDir); err != nil {
+			n.logger.Warn("remove index spill directory", "dir", n.spillDir, "err", err)
+		}
 	}
 }
 
@@ -127,6 +140,29 @@ func initCatalog(_ context.Context, n *node) error {
 	return err
 }
 
+// initIndexes starts the vector index manager. Builds spill into a
+// directory of this process's own under index_spill_dir, so that servers
+// sharing the setting never touch each other's files, and what a crash
+// leaves behind is easy to recognise (sarissa-*).
+func initIndexes(_ context.Context, n *node) error {
+	if err := os.MkdirAll(n.cfg.IndexSpillDir, 0o755); err != nil {
+		return fmt.Errorf("create index_spill_dir: %w", err)
+	}
+	dir, err := os.MkdirTemp(n.cfg.IndexSpillDir, "sarissa-")
+	if err != nil {
+		return fmt.Errorf("index_spill_dir %s: %w", n.cfg.IndexSpillDir, err)
+	}
+	n.spillDir = dir
+	n.indexes = vindex.New(vindex.Config{
+		Logger:           n.logger.With("component", "vindex"),
+		Now:              n.now,
+		BuildMemoryBytes: int64(n.cfg.IndexBuildMemoryBytes),
+		CacheBytes:       int64(n.cfg.IndexCacheBytes),
+		SpillDir:         dir,
+	})
+	return nil
+}
+
 func initAPI(_ context.Context, n *node) error {
 	h, err := api.New(api.Config{
 		MaxBodyBytes:     int64(n.cfg.MaxBodyBytes),
@@ -141,6 +177,7 @@ func initAPI(_ context.Context, n *node) error {
 		Gatherer:   n.reg,
 		Now:        n.now,
 		QueryCache: query.NewCache(int64(n.cfg.QueryCacheBytes)),
+		Indexes:    n.indexes,
 	})
 	if err != nil {
 		return err

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -288,5 +290,25 @@ func TestServeSeesImportedTables(t *testing.T) {
 	}
 	if code := stop(); code != 0 {
 		t.Errorf("exit %d\n%s", code, stderr)
+	}
+}
+
+// TestServeIndexSpillDir checks that the server works in a directory of its
+// own under index_spill_dir (created if missing) and removes it on exit.
+func TestServeIndexSpillDir(t *testing.T) {
+	spill := filepath.Join(t.TempDir(), "spill", "nested")
+	_, _, stderr, stop := startServer(t, "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--index-spill-dir", spill)
+	own, err := filepath.Glob(filepath.Join(spill, "sarissa-*"))
+	if err != nil || len(own) != 1 {
+		t.Fatalf("spill directories while serving: %v, %v", own, err)
+	}
+	if fi, err := os.Stat(own[0]); err != nil || !fi.IsDir() {
+		t.Fatalf("spill directory %s: %v", own[0], err)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	if _, err := os.Stat(own[0]); !os.IsNotExist(err) {
+		t.Errorf("spill directory %s left behind after exit: %v", own[0], err)
 	}
 }

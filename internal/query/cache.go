@@ -148,6 +148,22 @@ func (c *Cache) get(ctx context.Context, key cacheKey, load func(context.Context
 	return p.value, p.err
 }
 
+// peek returns the value cached for key, if any, without loading it: for
+// work that is worth doing from memory but not worth a load.
+func (c *Cache) peek(key cacheKey) (cacheValue, bool) {
+	if c == nil || key.table == "" {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.entries[key]
+	if !ok {
+		return nil, false
+	}
+	c.lru.MoveToFront(el)
+	return el.Value.(*cacheEntry).value, true
+}
+
 // replace stores value for key, dropping any previous value.
 func (c *Cache) replace(key cacheKey, value cacheValue) {
 	if c == nil || key.table == "" {

@@ -1,15 +1,16 @@
 // Package query implements LanceDB's query semantics over a table snapshot:
 // the body of `POST /v1/table/{id}/query/` (and `explain_plan/`) parsed and
-// validated exactly as the official client 0.39 sends it, exact (flat)
-// vector search, filtered scans, projections with computed columns, and a
-// readable plan for explain.
+// validated exactly as the official client 0.39 sends it, exact (flat) and
+// indexed vector search, filtered scans, projections with computed columns,
+// and a readable plan for explain.
 //
 // # Use from the HTTP layer
 //
 //	cache := query.NewCache(4 << 30)          // once per process, shared by all queries
 //	req, err := query.ParseRequest(body)      // errors.Is(err, query.ErrInvalidRequest) → 400
 //	snap := ...                               // checkout req.Version (nil: latest)
-//	res, err := query.Execute(ctx, snap, req, query.Options{Cache: cache, TableURI: uri})
+//	opts := query.Options{Cache: cache, TableURI: uri, Indexes: mgr, Table: ref} // mgr, ref: internal/vindex
+//	res, err := query.Execute(ctx, snap, req, opts)
 //	defer res.Release()                       // write res.Schema + res.Batches as one Arrow IPC file
 //
 // Every error that blames the request (bad JSON, unknown or mistyped fields,
@@ -28,17 +29,47 @@
 // `_rowid`, `_rowoffset` and `_distance` may also be named in `columns` to
 // place them explicitly, and `_rowid`/`_rowoffset` may appear in filters.
 //
-// Vector search is exact: every live row of every fragment is compared,
-// results are ordered by distance then row address, NaN distances (zero
-// vectors under cosine, NaN components) and null vectors are dropped, and
-// `lower_bound`/`upper_bound` keep distances in [lower, upper). With
-// `prefilter` (the default) the filter selects the candidates before the
-// top-k, so k results come back whenever k rows match; with prefilter false
-// the top k+offset rows are found first and then filtered, so fewer may come
-// back, as in LanceDB. `fast_search` searches only indexed rows: with no
-// vector index yet, it returns nothing, as LanceDB does on unindexed tables.
-// Index tuning fields (nprobes, ef, refine_factor, bypass_vector_index) are
-// accepted and do not change exact results.
+// Without a vector index, vector search is exact: every live row of every
+// fragment is compared, results are ordered by distance then row address,
+// NaN distances (zero vectors under cosine, NaN components) and null vectors
+// are dropped, and `lower_bound`/`upper_bound` keep distances in
+// [lower, upper). With `prefilter` (the default) the filter selects the
+// candidates before the top-k, so k results come back whenever k rows
+// match; with prefilter false the top k+offset rows are found first and then
+// filtered, so fewer may come back, as in LanceDB. `fast_search` searches
+// only indexed rows: with no vector index it returns nothing, as LanceDB
+// does on unindexed tables.
+//
+// # Vector indexes
+//
+// With Options.Indexes set, a search on a column with a vector index
+// (internal/vindex) goes through it, as LanceDB's knn_combined does:
+//
+//   - the index answers for the fragments it covers, admitting only rows
+//     that are live in the snapshot and, with a prefilter, match it (the
+//     allow-list is evaluated lazily per fragment, over cached columns when
+//     they fit); the index probes more partitions, up to maximum_nprobes,
+//     while fewer than k rows survive;
+//   - nprobes sets both minimum and maximum probes; minimum_nprobes and
+//     maximum_nprobes (0: every partition) override it, as the 0.39 client
+//     sends them; ef sizes the HNSW candidate list (default 1.5 × k);
+//   - refine_factor r fetches k × r candidates and re-ranks them by exact
+//     distance over the stored vectors (from the vector cache when it holds
+//     them, else read by row address); without it `_distance` is the
+//     index's approximate distance (exact for IVF_FLAT), as in LanceDB;
+//     refine_factor 0 is refused;
+//   - fragments the index does not cover (appended since the build) are
+//     searched exactly with the index's metric and merged, unless
+//     fast_search, which returns indexed rows only;
+//   - lower_bound/upper_bound apply to the final (refined) distances, so an
+//     indexed search with a range may return fewer than k rows;
+//   - with no distance_type the index's metric is used; a distance_type
+//     other than the index's makes the search exact with the metric asked
+//     for (vindex reports the mismatch as "no usable index", as Lance does
+//     since lance#5609); bypass_vector_index always searches exactly.
+//
+// explain_plan shows the index used (name, type, metric, probes, ef,
+// refine) beside the exact search of the unindexed rows.
 //
 // # Vector cache
 //

@@ -2,12 +2,14 @@ package query
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/sarissa-db/sarissa/internal/table"
+	"github.com/sarissa-db/sarissa/internal/vindex"
 )
 
 // Options configure one query execution.
@@ -23,6 +25,10 @@ type Options struct {
 	Parallelism int
 	// Allocator allocates result buffers (default memory.DefaultAllocator).
 	Allocator memory.Allocator
+	// Indexes searches the table's vector indexes; nil searches flat.
+	Indexes *vindex.Manager
+	// Table is the table as Indexes knows it (needed with Indexes).
+	Table vindex.TableRef
 }
 
 func (o Options) withDefaults() Options {
@@ -76,12 +82,33 @@ func Execute(ctx context.Context, snap *table.Snapshot, req Request, opts Option
 	return x.runScan(ctx)
 }
 
-// Explain describes how req would run against snap, as the text
-// explain_plan returns (the caller JSON-encodes it as a string).
-func Explain(ctx context.Context, snap *table.Snapshot, req Request, verbose bool) (string, error) {
+// Explain describes how req would run against snap with opts, as the text
+// explain_plan returns (the caller JSON-encodes it as a string): the vector
+// index a search would use (opts.Indexes), its probes, ef and refine step,
+// and the exact search over rows the index does not cover.
+func Explain(ctx context.Context, snap *table.Snapshot, req Request, verbose bool, opts Options) (string, error) {
 	p, err := newPlan(snap, req)
 	if err != nil {
 		return "", err
 	}
-	return p.explain(verbose), nil
+	x := &executor{p: p, opts: opts.withDefaults()}
+	var ix *vindex.Info
+	skipped := ""
+	if x.indexUsable() {
+		infos, err := opts.Indexes.List(ctx, opts.Table, snap)
+		if err != nil {
+			return "", fmt.Errorf("list vector indexes: %w", err)
+		}
+		for i := range infos {
+			if infos[i].Column == p.vec.column {
+				ix = &infos[i]
+				break
+			}
+		}
+		if ix != nil && req.Metric != 0 && req.Metric != ix.Metric {
+			skipped = fmt.Sprintf("index %s not used: built for %s, query asks for %s", ix.Name, ix.Metric, req.Metric)
+			ix = nil
+		}
+	}
+	return p.explain(verbose, ix, skipped), nil
 }

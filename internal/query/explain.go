@@ -2,14 +2,16 @@ package query
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/sarissa-db/sarissa/internal/vector"
+	"github.com/sarissa-db/sarissa/internal/vindex"
 )
 
 // explain renders the plan as an indented operator tree, outermost first,
 // in the spirit of LanceDB's DataFusion plans.
-func (p *plan) explain(verbose bool) string {
+func (p *plan) explain(verbose bool, ix *vindex.Info, skipped string) string {
 	var lines []string
 	depth := 0
 	add := func(format string, args ...any) {
@@ -76,10 +78,17 @@ func (p *plan) explain(verbose bool) string {
 		add("FilterExec: %s", p.filter)
 		add("TakeExec: columns=[%s]", strings.Join(p.filterCols, ", "))
 	}
+	if ix != nil {
+		p.explainIndexed(verbose, ix, add, scan, &depth)
+		return strings.Join(lines, "\n")
+	}
 	knn := fmt.Sprintf("FlatKNNExec: column=%s, metric=%s, dim=%d, k=%d, queries=%d",
 		vp.column, vp.metric, vp.dim, satAdd(req.K, req.Offset), len(req.Vectors))
 	if req.LowerBound != nil || req.UpperBound != nil {
 		knn += fmt.Sprintf(", distance_range=[%s, %s)", boundString(req.LowerBound), boundString(req.UpperBound))
+	}
+	if skipped != "" {
+		knn += ", " + skipped
 	}
 	if req.FastSearch {
 		knn += ", fast_search=true (no index: no rows)"
@@ -107,4 +116,66 @@ func boundString(b *float32) string {
 		return "unbounded"
 	}
 	return fmt.Sprint(*b)
+}
+
+// explainIndexed renders a search through the vector index ix: the index
+// search (with its refine step) and the exact search of the rows the index
+// does not cover, merged.
+func (p *plan) explainIndexed(verbose bool, ix *vindex.Info, add func(string, ...any), scan func([]string, string, bool), depth *int) {
+	req, vp := p.req, p.vec
+	kk := satAdd(req.K, req.Offset)
+	add("KNNMergeExec: k=%d, metric=%s, inputs=[index search, unindexed rows]", kk, ix.Metric)
+	merge := *depth
+	prefilter := func() {
+		if p.filter != nil && !p.postfilter {
+			add("PrefilterExec: %s", p.filter)
+			scan(p.filterCols, "", true)
+		}
+	}
+	candidates := kk
+	if rf := req.RefineFactor; rf != nil {
+		candidates = satMul(kk, *rf)
+		add("RefineExec: refine_factor=%d, candidates=%d, exact %s distances from the stored vectors", *rf, candidates, ix.Metric)
+	}
+	lo, hi := req.Probes()
+	probes := fmt.Sprintf("minimum_nprobes=%d, maximum_nprobes=%d", lo, hi)
+	if hi == NoLimit {
+		probes = fmt.Sprintf("minimum_nprobes=%d, maximum_nprobes=all", lo)
+	}
+	ann := fmt.Sprintf("ANNIndexExec: index=%s, type=%s, column=%s, metric=%s, %s, k=%d, queries=%d, indexed_rows=%d",
+		ix.Name, ix.Kind, vp.column, ix.Metric, probes, candidates, len(req.Vectors), ix.NumIndexedRows)
+	if strings.Contains(ix.Kind.String(), "HNSW") {
+		if req.Ef != nil {
+			ann += fmt.Sprintf(", ef=%d", *req.Ef)
+		} else {
+			ann += fmt.Sprintf(", ef=%d (1.5 × k)", max(candidates*3/2, candidates))
+		}
+	}
+	if req.LowerBound != nil || req.UpperBound != nil {
+		ann += fmt.Sprintf(", distance_range=[%s, %s)", boundString(req.LowerBound), boundString(req.UpperBound))
+	}
+	if verbose {
+		ann += fmt.Sprintf(", uuid=%s, segments=%d, size_bytes=%d", ix.UUID, ix.NumIndices, ix.SizeBytes)
+	}
+	add("%s", ann)
+	prefilter()
+	*depth = merge
+	if req.FastSearch {
+		add("FlatKNNExec: skipped (fast_search), unindexed_rows=%d", ix.NumUnindexedRows)
+		return
+	}
+	add("FlatKNNExec: column=%s, metric=%s, dim=%d, k=%d, queries=%d, unindexed_rows=%d",
+		vp.column, ix.Metric, vp.dim, kk, len(req.Vectors), ix.NumUnindexedRows)
+	tail := *depth
+	prefilter()
+	*depth = tail
+	scan([]string{vp.column}, "", true)
+}
+
+// satMul is a × b saturating at MaxInt64 (both non-negative).
+func satMul(a, b int64) int64 {
+	if b != 0 && a > math.MaxInt64/b {
+		return math.MaxInt64
+	}
+	return a * b
 }

@@ -64,14 +64,44 @@ type Request struct {
 	LowerBound, UpperBound *float32
 	// FastSearch searches only indexed data.
 	FastSearch bool
-	// BypassVectorIndex forces a flat search (always the case for now).
+	// BypassVectorIndex forces an exact (flat) search even where a vector
+	// index exists.
 	BypassVectorIndex bool
-	// Index tuning knobs: accepted, and meaningless until vector indexes exist.
+	// Index search knobs (see Probes): nprobes is what clients before 0.23
+	// send; newer ones send it equal to minimum_nprobes, and
+	// maximum_nprobes 0 for "no limit".
 	NProbes, MinimumNProbes, MaximumNProbes *int64
-	Ef, RefineFactor                        *int64
+	// Ef is the HNSW candidate list size (nil: 1.5 × k); RefineFactor
+	// re-ranks k × RefineFactor index candidates by exact distance.
+	Ef, RefineFactor *int64
 	// Version is the table version to read; nil means latest.
 	Version *uint64
 }
+
+// Probes returns the minimum and maximum number of IVF partitions to probe
+// with LanceDB's rules: minimum_nprobes, else nprobes, else 20; maximum
+// = maximum_nprobes when sent (0 or NoLimit: every partition), else the
+// minimum (nprobes sets both).
+func (r *Request) Probes() (minimum, maximum int64) {
+	minimum = DefaultNProbes
+	switch {
+	case r.MinimumNProbes != nil:
+		minimum = *r.MinimumNProbes
+	case r.NProbes != nil:
+		minimum = *r.NProbes
+	}
+	maximum = minimum
+	if r.MaximumNProbes != nil {
+		maximum = *r.MaximumNProbes
+		if maximum == 0 {
+			maximum = NoLimit
+		}
+	}
+	return minimum, maximum
+}
+
+// DefaultNProbes is LanceDB's nprobes when a query sets none.
+const DefaultNProbes = 20
 
 // IsVectorQuery reports whether the request searches by vector.
 func (r *Request) IsVectorQuery() bool { return len(r.Vectors) > 0 }
@@ -108,6 +138,17 @@ func ParseRequest(body []byte) (Request, error) {
 	}
 	if req.LowerBound != nil && req.UpperBound != nil && *req.LowerBound > *req.UpperBound {
 		return Request{}, invalid("lower_bound %v is greater than upper_bound %v", *req.LowerBound, *req.UpperBound)
+	}
+	for _, p := range []struct {
+		name string
+		v    *int64
+	}{{"nprobes", req.NProbes}, {"minimum_nprobes", req.MinimumNProbes}} {
+		if p.v != nil && *p.v == 0 {
+			return Request{}, invalid("%s must be greater than 0", p.name)
+		}
+	}
+	if lo, hi := req.Probes(); hi < lo {
+		return Request{}, invalid("maximum_nprobes %d must be 0 (no limit) or at least minimum_nprobes %d", hi, lo)
 	}
 	if !req.IsVectorQuery() {
 		if req.LowerBound != nil || req.UpperBound != nil {

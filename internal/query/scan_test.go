@@ -120,7 +120,7 @@ func TestExplain(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := Explain(context.Background(), f.snap, req, tc.verbose)
+		got, err := Explain(context.Background(), f.snap, req, tc.verbose, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,7 +131,7 @@ func TestExplain(t *testing.T) {
 		}
 	}
 	req, _ := ParseRequest([]byte(`{"vector":[1,1]}`))
-	if _, err := Explain(context.Background(), f.snap, req, false); !errors.Is(err, ErrInvalidRequest) {
+	if _, err := Explain(context.Background(), f.snap, req, false, Options{}); !errors.Is(err, ErrInvalidRequest) {
 		t.Fatalf("explain of a bad request: %v", err)
 	}
 }

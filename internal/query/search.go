@@ -25,86 +25,35 @@ type executor struct {
 	opts Options
 }
 
-// runVector executes a vector search: exact distances over every live row,
-// top k+offset per query vector, then (post-)filtering, offset, limit and
-// projection of the winners.
-//
-// When the searched column fits in the cache budget, every fragment's
-// vectors are loaded (or found cached) and searched together. A larger
-// column is streamed: one fragment at a time is loaded, searched by all
-// query vectors and dropped, so memory stays bounded by one fragment.
+// runVector executes a vector search: the k+offset nearest rows per query
+// vector, then (post-)filtering, offset, limit and projection of the
+// winners. The search goes through the column's vector index when there is
+// one (searchIndexed), else it is exact over every live row (flatSearch).
 func (x *executor) runVector(ctx context.Context) (*Result, error) {
 	p := x.p
 	res := &Result{Schema: p.outSchema}
-	if p.req.FastSearch {
-		// fast_search reads only indexed rows, and nothing is indexed yet.
-		return res, nil
-	}
 	frags, err := x.liveFragments(ctx)
 	if err != nil {
 		return nil, err
 	}
-	prefilter := p.filter != nil && !p.postfilter
-	cachedFilter := prefilter
-	for _, c := range p.filterCols {
-		cachedFilter = cachedFilter && x.cacheableColumn(c, x.maxPhysical(frags))
-	}
-	var masks map[uint64]bitset
-	if prefilter && !cachedFilter {
-		if masks, err = x.filterMasks(ctx); err != nil {
-			return nil, err
-		}
-	}
-	// prepare loads a fragment's vectors and decides which rows may match.
-	prepare := func(ctx context.Context, f *fragVectors) error {
-		if err := x.loadVectors(ctx, f); err != nil {
-			return err
-		}
-		var m bitset
-		switch {
-		case cachedFilter && f.block != nil:
-			cm, err := x.cachedFilterMask(ctx, f, f.rowBase)
-			if err != nil {
-				return err
-			}
-			m = cm
-		case prefilter:
-			m = masks[f.id]
-		}
-		f.allow = eligible(f.block, f.live, m)
-		return nil
-	}
+	pf := x.newPrefilter(frags)
 	req := p.req
 	kk := int(min(satAdd(req.K, req.Offset), math.MaxInt32)) // candidates before offset and post-filter
-	hits := make([][]vector.Hit, len(req.Vectors))
-	if x.opts.Cache != nil && x.vectorBytes(frags) <= x.opts.Cache.max {
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(x.opts.Parallelism)
-		for i := range frags {
-			g.Go(func() error { return prepare(gctx, &frags[i]) })
+	hits, indexed, err := x.searchIndexed(ctx, frags, pf, kk)
+	if err != nil {
+		return nil, err
+	}
+	if !indexed {
+		if req.FastSearch {
+			// fast_search reads only indexed rows, and no index covers any.
+			return res, nil
 		}
-		if err := g.Wait(); err != nil {
+		all := make([]int, len(frags))
+		for i := range all {
+			all[i] = i
+		}
+		if hits, err = x.flatSearch(ctx, frags, all, pf, kk); err != nil {
 			return nil, err
-		}
-		for qi := range req.Vectors {
-			if hits[qi], err = x.search(ctx, frags, qi, kk); err != nil {
-				return nil, err
-			}
-		}
-	} else {
-		for i := range frags {
-			f := &frags[i]
-			if err := prepare(ctx, f); err != nil {
-				return nil, err
-			}
-			for qi := range req.Vectors {
-				h, err := x.search(ctx, frags[i:i+1], qi, kk)
-				if err != nil {
-					return nil, err
-				}
-				hits[qi] = vector.Merge(kk, hits[qi], h)
-			}
-			f.block, f.allow = nil, nil // let the collector have it
 		}
 	}
 	for qi := range req.Vectors {
@@ -123,6 +72,74 @@ func (x *executor) runVector(ctx context.Context) (*Result, error) {
 		res.Batches = append(res.Batches, rec)
 	}
 	return res, nil
+}
+
+// flatSearch computes the kk nearest eligible rows of the picked fragments
+// to every query vector, exactly.
+//
+// When their vectors fit in the cache budget, the picked fragments are
+// loaded (or found cached) and searched together, and keep their blocks for
+// materialize. Larger columns are streamed: one fragment at a time is
+// loaded, searched by all query vectors and dropped, so memory stays
+// bounded by one fragment.
+func (x *executor) flatSearch(ctx context.Context, frags []fragVectors, pick []int, pf *prefilter, kk int) ([][]vector.Hit, error) {
+	// prepare loads a fragment's vectors and decides which rows may match.
+	prepare := func(ctx context.Context, i int) error {
+		f := &frags[i]
+		if err := x.loadVectors(ctx, f); err != nil {
+			return err
+		}
+		if f.block == nil {
+			return nil // nothing to search, so no filter to evaluate
+		}
+		m, err := pf.mask(ctx, i)
+		if err != nil {
+			return err
+		}
+		f.allow = eligible(f.block, f.live, m)
+		return nil
+	}
+	nq := len(x.p.req.Vectors)
+	hits := make([][]vector.Hit, nq)
+	picked := make([]fragVectors, 0, len(pick))
+	for _, i := range pick {
+		picked = append(picked, frags[i])
+	}
+	if x.opts.Cache != nil && x.vectorBytes(picked) <= x.opts.Cache.max {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(x.opts.Parallelism)
+		list := make([]*fragVectors, len(pick))
+		for j, i := range pick {
+			list[j] = &frags[i]
+			g.Go(func() error { return prepare(gctx, i) })
+		}
+		if err := g.Wait(); err != nil {
+			return nil, err
+		}
+		for qi := range nq {
+			h, err := x.search(ctx, list, qi, kk)
+			if err != nil {
+				return nil, err
+			}
+			hits[qi] = h
+		}
+		return hits, nil
+	}
+	for _, i := range pick {
+		f := &frags[i]
+		if err := prepare(ctx, i); err != nil {
+			return nil, err
+		}
+		for qi := range nq {
+			h, err := x.search(ctx, []*fragVectors{f}, qi, kk)
+			if err != nil {
+				return nil, err
+			}
+			hits[qi] = vector.Merge(kk, hits[qi], h)
+		}
+		f.block, f.allow = nil, nil // let the collector have it
+	}
+	return hits, nil
 }
 
 func satAdd(a, b int64) int64 {
@@ -171,7 +188,7 @@ type chunk struct {
 
 // search returns the kk nearest eligible rows to query vector qi, ordered by
 // distance then row address.
-func (x *executor) search(ctx context.Context, frags []fragVectors, qi, kk int) ([]vector.Hit, error) {
+func (x *executor) search(ctx context.Context, frags []*fragVectors, qi, kk int) ([]vector.Hit, error) {
 	var chunks []chunk
 	for fi, f := range frags {
 		if f.block == nil {
@@ -199,7 +216,7 @@ func (x *executor) search(ctx context.Context, frags []fragVectors, qi, kk int) 
 				if err := gctx.Err(); err != nil {
 					return err
 				}
-				s.scan(&frags[chunks[c].frag], chunks[c].start, chunks[c].end)
+				s.scan(frags[chunks[c].frag], chunks[c].start, chunks[c].end)
 			}
 			lists[w] = s.top.Sorted()
 			return nil
