@@ -232,6 +232,22 @@ func (x *executor) refine(ctx context.Context, frags []fragVectors, slots fragSl
 	}
 	vp := x.p.vec
 	dim := vp.dim
+	if x.opts.Cache != nil && x.opts.TableURI != "" {
+		// Re-ranking reads vectors at random: bring the candidates'
+		// fragments' vector columns into the cache once (as an exact search
+		// does), so later refined queries re-rank from memory instead of
+		// taking rows from storage one by one.
+		for _, h := range hits {
+			fid, _ := table.SplitRowAddress(h.Addr)
+			i := slots.of(fid)
+			if i < 0 || frags[i].block != nil {
+				continue
+			}
+			if err := x.loadVectors(ctx, &frags[i]); err != nil {
+				return nil, fmt.Errorf("refine: load vectors of fragment %d: %w", fid, err)
+			}
+		}
+	}
 	rows := make([]float32, len(hits)*dim)
 	have := make([]bool, len(hits))
 	var missing []int

@@ -60,6 +60,33 @@ type Codebook struct {
 
 	assignOnce sync.Once
 	assigners  []*kmeans.Assigner // per sub-vector, built on first Encode
+
+	tableOnce sync.Once
+	cols      []float32 // per sub-vector, codewords transposed: [m][SubDim][K]
+	norms     []float32 // per sub-vector, squared codeword norms: [m][K]
+	zeros     []float32 // K zeros
+}
+
+// prepareTables lays the codewords out for vector.AffineTransposed, which
+// computes a sub-vector's 2^bits table entries without horizontal sums.
+func (c *Codebook) prepareTables() {
+	c.tableOnce.Do(func() {
+		k, sd := c.K(), c.SubDim
+		c.cols = make([]float32, c.M*sd*k)
+		c.norms = make([]float32, c.M*k)
+		c.zeros = make([]float32, k)
+		for j := 0; j < c.M; j++ {
+			for x := 0; x < k; x++ {
+				cw := c.Centroids[(j*k+x)*sd : (j*k+x+1)*sd]
+				var n float32
+				for d, v := range cw {
+					c.cols[(j*sd+d)*k+x] = v
+					n += v * v
+				}
+				c.norms[j*k+x] = n
+			}
+		}
+	})
 }
 
 // K is the number of codewords per sub-vector.
@@ -169,17 +196,30 @@ func (c *Codebook) DistanceTable(m vector.Metric, q []float32, t *Table) {
 	}
 	t.Dist = t.Dist[:c.M*k]
 	t.Offset, t.Scale = 0, 1
+	c.prepareTables()
+	sd := c.SubDim
+	x := make([]float32, sd)
 	for j := 0; j < c.M; j++ {
-		sq := q[j*c.SubDim : (j+1)*c.SubDim]
-		cw := c.Centroids[j*k*c.SubDim : (j+1)*k*c.SubDim]
+		sq := q[j*sd : (j+1)*sd]
+		cols := c.cols[j*sd*k : (j+1)*sd*k]
 		out := t.Dist[j*k : (j+1)*k]
 		if m == vector.Dot {
-			vector.DotProduct(sq, cw, out)
-			for i := range out {
-				out[i] = -out[i]
+			// −q·y per codeword y.
+			for d, v := range sq {
+				x[d] = -v
 			}
-		} else {
-			vector.L2Squared(sq, cw, out)
+			vector.AffineTransposed(x, cols, c.zeros, out)
+			continue
+		}
+		// ‖q−y‖² = ‖y‖² − 2q·y + ‖q‖².
+		var qn float32
+		for d, v := range sq {
+			x[d] = -2 * v
+			qn += v * v
+		}
+		vector.AffineTransposed(x, cols, c.norms[j*k:(j+1)*k], out)
+		for i := range out {
+			out[i] = max(out[i]+qn, 0)
 		}
 	}
 	switch m {
