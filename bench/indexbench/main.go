@@ -98,7 +98,7 @@ func main() {
 	flag.IntVar(&o.batch, "batch", 100_000, "rows per append")
 	flag.IntVar(&o.seed, "seed", 1, "build seed")
 	flag.StringVar(&o.clients, "clients", "1,4", "concurrent clients for QPS")
-	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the query sweep to this file")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the build and the query sweep to this file")
 	flag.Parse()
 	o.cpuprofile = *cpuprofile
 	if err := run(o); err != nil {
@@ -185,6 +185,16 @@ func run(o options) error {
 	p := ivf.BuildParams{Kind: kind, Metric: vector.L2, NumPartitions: o.partitions, NumSubVectors: o.subvectors,
 		NumBits: o.bits, M: o.m, EfConstruction: o.efc}
 	res.Params = fmt.Sprintf("partitions=%d subvectors=%d bits=%d m=%d ef_construction=%d", o.partitions, o.subvectors, o.bits, o.m, o.efc)
+	if o.cpuprofile != "" {
+		f, err := os.Create(o.cpuprofile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	start = time.Now()
 	job, err := mgr.Create(ctx, ref, vindex.Spec{Column: "vector", Params: p})
 	if err != nil {
@@ -203,16 +213,6 @@ func run(o options) error {
 	}
 	opts := query.Options{Cache: query.NewCache(4 << 30), TableURI: ref.URI, Indexes: mgr, Table: ref}
 	nq := min(o.queries, h.Queries)
-	if o.cpuprofile != "" {
-		f, err := os.Create(o.cpuprofile)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
 	type knob struct{ nprobes, refine, ef int }
 	var knobs []knob
 	if kind == ivf.KindHNSWSQ {

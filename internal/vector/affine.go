@@ -1,6 +1,9 @@
 package vector
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // AffineTransposed writes out[c] = bias[c] + Σ_j x[j]·cols[j*k+c] for every
 // c < k = len(out): one vector against k others stored transposed (cols
@@ -51,4 +54,34 @@ func minIndexPortable(v []float32) int {
 		}
 	}
 	return best
+}
+
+// NearestTransposed returns the index and value of the smallest output of
+// AffineTransposed(x, cols, bias, ·) — the first one among equals — without
+// materialising the outputs. NaN outputs never win; when no output is
+// smaller than +Inf it returns (0, +Inf).
+func NearestTransposed(x, cols, bias []float32) (int, float32) {
+	k := len(bias)
+	if len(cols) != len(x)*k {
+		panic(fmt.Sprintf("vector: nearest of %d values over %d columns of %d", len(x), len(cols), k))
+	}
+	if k == 0 {
+		return 0, float32(math.Inf(1))
+	}
+	return active.nearest(x, cols, bias)
+}
+
+func nearestPortable(x, cols, bias []float32) (int, float32) {
+	k := len(bias)
+	idx, val := 0, float32(math.Inf(1))
+	for c := 0; c < k; c++ {
+		s := bias[c]
+		for j, v := range x {
+			s += v * cols[j*k+c]
+		}
+		if s < val {
+			idx, val = c, s
+		}
+	}
+	return idx, val
 }

@@ -74,3 +74,31 @@ func TestMinIndexMatchesScalar(t *testing.T) {
 		t.Fatal("MinIndex(nil) != -1")
 	}
 }
+
+func TestNearestTransposedMatchesAffineThenMin(t *testing.T) {
+	r := rand.New(rand.NewPCG(41, 42))
+	for _, ks := range availableKernels() {
+		for _, dim := range []int{1, 8, 16, 33} {
+			for _, k := range []int{1, 16, 17, 64, 100, 256, 261} {
+				for trial := 0; trial < 10; trial++ {
+					x := randFloats(r, dim)
+					cols := randFloats(r, dim*k)
+					bias := randFloats(r, k)
+					if trial == 1 { // duplicate columns: equal outputs, first wins
+						copy(bias[k/2:k/2+1], bias[:1])
+						for j := 0; j < dim; j++ {
+							cols[j*k+k/2] = cols[j*k]
+						}
+					}
+					out := make([]float32, k)
+					affinePortable(x, cols, bias, out)
+					want := minIndexPortable(out)
+					got, val := ks.nearest(x, cols, bias)
+					if math.Abs(float64(out[got]-out[want])) > 1e-4*(1+math.Abs(float64(out[want]))) || math.Abs(float64(val-out[want])) > 1e-4*(1+math.Abs(float64(out[want]))) {
+						t.Fatalf("%s dim %d k %d: nearest %d (%v), want %d (%v)", ks.name, dim, k, got, val, want, out[want])
+					}
+				}
+			}
+		}
+	}
+}

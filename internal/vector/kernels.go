@@ -26,6 +26,9 @@ type kernelSet struct {
 	// l2u8 and dotu8 compare a float query with rows of byte codes (see
 	// L2U8 and DotU8).
 	l2u8, dotu8 func(q []float32, codes []byte, out []float32)
+	// nearest is AffineTransposed followed by MinIndex without storing
+	// the outputs (see NearestTransposed).
+	nearest func(x, cols, bias []float32) (int, float32)
 	// pq4 scans block-transposed 4-bit PQ codes (see PQ4Transposed).
 	pq4 func(tab []float32, blocks []byte, out []float32)
 }

@@ -16,6 +16,7 @@ var portableKernels = kernelSet{
 	l2u8:     l2U8Portable,
 	dotu8:    dotU8Portable,
 	pq4:      pq4Portable,
+	nearest:  nearestPortable,
 }
 
 func l2Portable(q, rows, out []float32) {

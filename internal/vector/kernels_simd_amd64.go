@@ -2,7 +2,10 @@
 
 package vector
 
-import "simd/archsimd"
+import (
+	"math"
+	"simd/archsimd"
+)
 
 // SIMD kernels over simd/archsimd. Rows are loaded through array pointers
 // ((*[16]float32)(s[j:j+16])), which compiles to one bounds check and a
@@ -13,8 +16,8 @@ import "simd/archsimd"
 // vector, which -race's checkptr rejects.)
 
 var (
-	avx512Kernels = kernelSet{name: "avx512", l2: l2AVX512, dot: dotAVX512, dotNorm: dotNormAVX512, affine: affineAVX512, minIndex: minIndexAVX512, l2u8: l2U8AVX512, dotu8: dotU8AVX512, pq4: pq4AVX512}
-	avx2Kernels   = kernelSet{name: "avx2", l2: l2AVX2, dot: dotAVX2, dotNorm: dotNormAVX2, affine: affineAVX2, minIndex: minIndexPortable, l2u8: l2U8Portable, dotu8: dotU8Portable, pq4: pq4Portable}
+	avx512Kernels = kernelSet{name: "avx512", l2: l2AVX512, dot: dotAVX512, dotNorm: dotNormAVX512, affine: affineAVX512, minIndex: minIndexAVX512, l2u8: l2U8AVX512, dotu8: dotU8AVX512, pq4: pq4AVX512, nearest: nearestAVX512}
+	avx2Kernels   = kernelSet{name: "avx2", l2: l2AVX2, dot: dotAVX2, dotNorm: dotNormAVX2, affine: affineAVX2, minIndex: minIndexPortable, l2u8: l2U8Portable, dotu8: dotU8Portable, pq4: pq4Portable, nearest: nearestPortable}
 )
 
 func bestKernels() kernelSet {
@@ -402,4 +405,73 @@ func pq4AVX512(tab []float32, blocks []byte, out []float32) {
 			copy(out[blk*16:], last[:])
 		}
 	}
+}
+
+// nearestAVX512 keeps, per lane, the smallest output seen and its index;
+// strict comparisons keep the first of equal values, and the final pass over
+// the 16 lanes prefers the lower index among equals.
+func nearestAVX512(x, cols, bias []float32) (int, float32) {
+	k := len(bias)
+	full := k &^ 15
+	var iota [16]int32
+	for i := range iota {
+		iota[i] = int32(i)
+	}
+	lanes := archsimd.LoadInt32x16(&iota)
+	best := archsimd.BroadcastFloat32x16(float32(math.Inf(1)))
+	var bestIdx archsimd.Int32x16
+	take := func(acc archsimd.Float32x16, c int) {
+		m := acc.Less(best)
+		best = acc.Merge(best, m)
+		bestIdx = lanes.Add(archsimd.BroadcastInt32x16(int32(c))).Merge(bestIdx, m)
+	}
+	c := 0
+	for ; c+64 <= full; c += 64 {
+		acc0 := archsimd.LoadFloat32x16((*[16]float32)(bias[c : c+16]))
+		acc1 := archsimd.LoadFloat32x16((*[16]float32)(bias[c+16 : c+32]))
+		acc2 := archsimd.LoadFloat32x16((*[16]float32)(bias[c+32 : c+48]))
+		acc3 := archsimd.LoadFloat32x16((*[16]float32)(bias[c+48 : c+64]))
+		for j, v := range x {
+			col := (*[64]float32)(cols[j*k+c : j*k+c+64])
+			b := archsimd.BroadcastFloat32x16(v)
+			acc0 = archsimd.LoadFloat32x16((*[16]float32)(col[0:16])).MulAdd(b, acc0)
+			acc1 = archsimd.LoadFloat32x16((*[16]float32)(col[16:32])).MulAdd(b, acc1)
+			acc2 = archsimd.LoadFloat32x16((*[16]float32)(col[32:48])).MulAdd(b, acc2)
+			acc3 = archsimd.LoadFloat32x16((*[16]float32)(col[48:64])).MulAdd(b, acc3)
+		}
+		take(acc0, c)
+		take(acc1, c+16)
+		take(acc2, c+32)
+		take(acc3, c+48)
+	}
+	for ; c < full; c += 16 {
+		acc := archsimd.LoadFloat32x16((*[16]float32)(bias[c : c+16]))
+		for j, v := range x {
+			acc = archsimd.LoadFloat32x16((*[16]float32)(cols[j*k+c:j*k+c+16])).MulAdd(archsimd.BroadcastFloat32x16(v), acc)
+		}
+		take(acc, c)
+	}
+	var bv [16]float32
+	var bi [16]int32
+	best.Store(&bv)
+	bestIdx.Store(&bi)
+	idx, val := -1, float32(math.Inf(1))
+	for l := range bv {
+		if bv[l] < val || (bv[l] == val && idx >= 0 && int(bi[l]) < idx) {
+			idx, val = int(bi[l]), bv[l]
+		}
+	}
+	for c := full; c < k; c++ { // scalar tail, later indices
+		s := bias[c]
+		for j, v := range x {
+			s += v * cols[j*k+c]
+		}
+		if s < val {
+			idx, val = c, s
+		}
+	}
+	if idx < 0 {
+		return 0, val
+	}
+	return idx, val
 }

@@ -95,9 +95,7 @@ func (t *transposed) nearest(row, out, scratch []float32) (int, float32, bool) {
 	if math.IsNaN(float64(extra)) || math.IsInf(float64(extra), 0) {
 		return 0, 0, false
 	}
-	vector.AffineTransposed(x, t.cols, t.bias, out)
-	best := vector.MinIndex(out)
-	bd := out[best]
+	best, bd := vector.NearestTransposed(x, t.cols, t.bias)
 	if math.IsNaN(float64(bd)) || math.IsInf(float64(bd), 0) {
 		return 0, 0, false // NaN inputs or no finite centroid
 	}
