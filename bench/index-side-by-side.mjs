@@ -132,7 +132,7 @@ function knobs(kind) {
 
 function search(table, qi, kb) {
   const v = Array.from(queryVecs.subarray(qi * dim, (qi + 1) * dim));
-  let q = table.search(v).distanceType("l2").select(["id"]).limit(k).nprobes(kb.nprobes);
+  let q = table.search(v).distanceType("l2").select(["id", "_distance"]).limit(k).nprobes(kb.nprobes);
   if (kb.refine > 0) q = q.refineFactor(kb.refine);
   if (kb.ef) q = q.ef(kb.ef);
   return q.toArray();
