@@ -1,9 +1,6 @@
 package hnsw
 
-import (
-	"container/heap"
-	"slices"
-)
+import "slices"
 
 // builder is one build worker's scratch.
 type builder struct {
@@ -56,7 +53,7 @@ func (b *builder) insert(i int32) {
 		}
 		// The candidates seed the next layer down.
 		b.st.res = append(b.st.res[:0], cands...)
-		heap.Init(&b.st.res)
+		b.st.res.init()
 	}
 	if level > top {
 		g.mu.Lock()

@@ -11,7 +11,6 @@
 package hnsw
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -200,31 +199,111 @@ func (g *Graph) getVisited() *visited {
 	return v
 }
 
-// minHeap / maxHeap of Neighbors by distance.
+// minHeap / maxHeap of Neighbors by distance, typed so that pushes do not
+// box values into interfaces (container/heap would allocate per push).
 type minHeap []Neighbor
 
-func (h minHeap) Len() int           { return len(h) }
-func (h minHeap) Less(a, b int) bool { return h[a].Dist < h[b].Dist }
-func (h minHeap) Swap(a, b int)      { h[a], h[b] = h[b], h[a] }
-func (h *minHeap) Push(x any)        { *h = append(*h, x.(Neighbor)) }
-func (h *minHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+func (h minHeap) Len() int { return len(h) }
+
+func (h *minHeap) push(x Neighbor) {
+	*h = append(*h, x)
+	s := *h
+	i := len(s) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !(s[i].Dist < s[p].Dist) {
+			break
+		}
+		s[i], s[p] = s[p], s[i]
+		i = p
+	}
+}
+
+func (h *minHeap) pop() Neighbor {
+	s := *h
+	top := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	s = s[:n]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && s[l].Dist < s[m].Dist {
+			m = l
+		}
+		if r < n && s[r].Dist < s[m].Dist {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	*h = s
+	return top
 }
 
 type maxHeap []Neighbor
 
-func (h maxHeap) Len() int           { return len(h) }
-func (h maxHeap) Less(a, b int) bool { return h[a].Dist > h[b].Dist }
-func (h maxHeap) Swap(a, b int)      { h[a], h[b] = h[b], h[a] }
-func (h *maxHeap) Push(x any)        { *h = append(*h, x.(Neighbor)) }
-func (h *maxHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+func (h maxHeap) Len() int { return len(h) }
+
+func (h *maxHeap) push(x Neighbor) {
+	*h = append(*h, x)
+	s := *h
+	i := len(s) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !(s[i].Dist > s[p].Dist) {
+			break
+		}
+		s[i], s[p] = s[p], s[i]
+		i = p
+	}
+}
+
+func (h *maxHeap) pop() Neighbor {
+	s := *h
+	top := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	s = s[:n]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && s[l].Dist > s[m].Dist {
+			m = l
+		}
+		if r < n && s[r].Dist > s[m].Dist {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	*h = s
+	return top
+}
+
+// init restores the heap order of arbitrary contents.
+func (h maxHeap) init() {
+	n := len(h)
+	for i := n/2 - 1; i >= 0; i-- {
+		for j := i; ; {
+			l, r, m := 2*j+1, 2*j+2, j
+			if l < n && h[l].Dist > h[m].Dist {
+				m = l
+			}
+			if r < n && h[r].Dist > h[m].Dist {
+				m = r
+			}
+			if m == j {
+				break
+			}
+			h[j], h[m] = h[m], h[j]
+			j = m
+		}
+	}
 }
 
 // searchState is the scratch of one layer search.
@@ -240,7 +319,7 @@ type searchState struct {
 func (g *Graph) searchLayer(st *searchState, vis *visited, ef, l int, qdist func(int32) float32, allow func(int) bool, lock bool) {
 	st.cand = st.cand[:0]
 	for _, e := range st.res {
-		heap.Push(&st.cand, e)
+		st.cand.push(e)
 	}
 	if allow != nil {
 		kept := st.res[:0]
@@ -250,10 +329,10 @@ func (g *Graph) searchLayer(st *searchState, vis *visited, ef, l int, qdist func
 			}
 		}
 		st.res = kept
-		heap.Init(&st.res)
+		st.res.init()
 	}
 	for st.cand.Len() > 0 {
-		c := heap.Pop(&st.cand).(Neighbor)
+		c := st.cand.pop()
 		if st.res.Len() >= ef && c.Dist > st.res[0].Dist {
 			break
 		}
@@ -271,11 +350,11 @@ func (g *Graph) searchLayer(st *searchState, vis *visited, ef, l int, qdist func
 			vis.stamp[nb] = vis.gen
 			d := qdist(int32(nb))
 			if st.res.Len() < ef || d < st.res[0].Dist {
-				heap.Push(&st.cand, Neighbor{ID: int32(nb), Dist: d})
+				st.cand.push(Neighbor{ID: int32(nb), Dist: d})
 				if allow == nil || allow(int(nb)) {
-					heap.Push(&st.res, Neighbor{ID: int32(nb), Dist: d})
+					st.res.push(Neighbor{ID: int32(nb), Dist: d})
 					if st.res.Len() > ef {
-						heap.Pop(&st.res)
+						st.res.pop()
 					}
 				}
 			}

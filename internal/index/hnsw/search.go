@@ -1,7 +1,6 @@
 package hnsw
 
 import (
-	"container/heap"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -47,9 +46,9 @@ func (g *Graph) bruteForce(k int, qdist func(int) float32, allow func(int) bool)
 		}
 		d := qdist(i)
 		if h.Len() < k || d < h[0].Dist {
-			heap.Push(&h, Neighbor{ID: int32(i), Dist: d})
+			h.push(Neighbor{ID: int32(i), Dist: d})
 			if h.Len() > k {
-				heap.Pop(&h)
+				h.pop()
 			}
 		}
 	}
