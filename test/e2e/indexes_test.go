@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -23,6 +24,21 @@ func TestIndexes(t *testing.T) {
 	srv := startServer(t, serverOptions{})
 	out := runNode(t, "indexes.mjs", "--remote", srv.URL, "--db", "idx")
 	s := newStepSet(t, parseSteps(t, "indexes.mjs", out))
+
+	// Stock LanceDB still opens an indexed table: Sarissa's index files sit
+	// outside the Lance manifest's index section.
+	var stock struct {
+		Rows    int      `json:"rows"`
+		Indices []string `json:"indices"`
+		Hits    int      `json:"hits"`
+	}
+	raw := runNode(t, "stock-open.mjs", "--embedded", filepath.Join(srv.DataDir, "idx"), "--table", "pq", "--dim", "32")
+	if err := json.Unmarshal(raw, &stock); err != nil {
+		t.Fatalf("stock-open.mjs: %v: %s", err, raw)
+	}
+	if stock.Rows < 3000 || len(stock.Indices) != 0 || stock.Hits != 3 {
+		t.Errorf("stock LanceDB on the indexed table: %+v, want ≥ 3000 rows, no Lance indices, 3 hits", stock)
+	}
 
 	type listed struct {
 		Name      string   `json:"name"`
