@@ -167,15 +167,25 @@ func (s *searcher) searchPartition(p int, part *Partition) {
 
 func (s *searcher) pushAll(addrs []uint64, d []float32) {
 	f := s.sp.Filter
+	top := s.top
 	if !f.active() {
 		for i, x := range d {
-			s.top.Push(x, addrs[i])
+			top.Push(x, addrs[i])
 		}
 		return
 	}
+	// Most rows of a probed partition lose on distance alone: compare with
+	// the current k-th distance before paying for the filter callback.
+	full, worst := top.Full(), top.Worst()
 	for i, x := range d {
+		if full && x > worst {
+			continue
+		}
 		if f.keep(addrs[i]) {
-			s.top.Push(x, addrs[i])
+			top.Push(x, addrs[i])
+			if full = top.Full(); full {
+				worst = top.Worst()
+			}
 		}
 	}
 }

@@ -201,7 +201,13 @@ func (c *Codebook) DistanceTable(m vector.Metric, q []float32, t *Table) {
 	t.Offset, t.Scale = 0, 1
 	c.prepareTables()
 	sd := c.SubDim
-	x := make([]float32, sd)
+	var xbuf [64]float32
+	x := xbuf[:0]
+	if sd <= len(xbuf) {
+		x = xbuf[:sd]
+	} else {
+		x = make([]float32, sd)
+	}
 	for j := 0; j < c.M; j++ {
 		sq := q[j*sd : (j+1)*sd]
 		cols := c.cols[j*sd*k : (j+1)*sd*k]
@@ -221,8 +227,12 @@ func (c *Codebook) DistanceTable(m vector.Metric, q []float32, t *Table) {
 			qn += v * v
 		}
 		vector.AffineTransposed(x, cols, c.norms[j*k:(j+1)*k], out)
-		for i := range out {
-			out[i] = max(out[i]+qn, 0)
+		for i, v := range out {
+			// Expanding the square can leave a tiny negative residue.
+			if v += qn; v < 0 {
+				v = 0
+			}
+			out[i] = v
 		}
 	}
 	switch m {

@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"testing"
+
+	"github.com/sarissa-db/sarissa/internal/vector"
 )
 
 // BenchmarkScan measures the ADC scan alone: rows of M 8-bit codes against
@@ -55,6 +57,26 @@ func BenchmarkScanTransposed4(b *testing.B) {
 				t.ScanTransposed4(blocks, out)
 			}
 			b.ReportMetric(float64(rows*m)*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mcodes/s")
+		})
+	}
+}
+
+// BenchmarkDistanceTable builds one query's L2 table (M sub-vectors × 256
+// codewords over 128 dimensions), as IVF_PQ does per probed partition.
+func BenchmarkDistanceTable(b *testing.B) {
+	for _, m := range []int{8, 16, 32} {
+		b.Run("M"+strconv.Itoa(m), func(b *testing.B) {
+			r := rand.New(rand.NewPCG(3, 4))
+			const dim = 128
+			cb := &Codebook{Dim: dim, M: m, SubDim: dim / m, Bits: 8, Centroids: make([]float32, 256*dim)}
+			for i := range cb.Centroids {
+				cb.Centroids[i] = r.Float32()
+			}
+			q := make([]float32, dim)
+			var t Table
+			for b.Loop() {
+				cb.DistanceTable(vector.L2, q, &t)
+			}
 		})
 	}
 }
