@@ -202,7 +202,7 @@ func (c *Codebook) DistanceTable(m vector.Metric, q []float32, t *Table) {
 	c.prepareTables()
 	sd := c.SubDim
 	var xbuf [64]float32
-	x := xbuf[:0]
+	var x []float32
 	if sd <= len(xbuf) {
 		x = xbuf[:sd]
 	} else {
