@@ -63,7 +63,9 @@ func TestCreateListSearch(t *testing.T) {
 		minimum float64
 	}{
 		{"IVF_FLAT", flatSpec(8), 0.98},
-		{"IVF_PQ", Spec{Column: "vec", Params: ivf.BuildParams{Kind: ivf.KindPQ, NumPartitions: 8, NumSubVectors: 8}}, 0.5},
+		{"IVF_PQ", Spec{Column: "vec", Params: ivf.BuildParams{Kind: ivf.KindPQ, NumPartitions: 8, NumSubVectors: 8}}, 0.75},
+		{"IVF_SQ", Spec{Column: "vec", Params: ivf.BuildParams{Kind: ivf.KindSQ, NumPartitions: 8}}, 0.9},
+		{"IVF_HNSW_SQ", Spec{Column: "vec", Params: ivf.BuildParams{Kind: ivf.KindHNSWSQ, NumPartitions: 4, M: 8, EfConstruction: 64}}, 0.85},
 	} {
 		t.Run(kind.name, func(t *testing.T) {
 			f := newFixture(t, testDim, mixture(1, 3000, testDim), fixtureOpts{rowsPerFile: 1000})
