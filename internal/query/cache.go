@@ -1,26 +1,20 @@
 package query
 
 import (
-	"container/list"
 	"context"
-	"sync"
+
+	"github.com/sarissa-db/sarissa/internal/lru"
 )
 
 // Cache holds decoded column data shared by all queries: an LRU bounded by
-// bytes. It is safe for concurrent use. A nil *Cache caches nothing.
+// bytes (internal/lru). It is safe for concurrent use. A nil *Cache caches
+// nothing.
 //
 // Values are immutable once stored, so a query keeps using an entry it got
 // even if the entry is evicted meanwhile; the budget can therefore be
 // exceeded briefly by data still in use, never by data only the cache holds.
 type Cache struct {
-	mu      sync.Mutex
-	max     int64
-	used    int64
-	lru     *list.List // of *cacheEntry, most recently used first
-	entries map[cacheKey]*list.Element
-	loading map[cacheKey]*pendingLoad
-
-	hits, misses, evictions int64
+	c *lru.Cache[cacheKey, cacheValue]
 }
 
 // CacheStats is a snapshot of a cache's counters.
@@ -51,55 +45,35 @@ type cacheValue interface {
 	sizeBytes() int64
 }
 
-type cacheEntry struct {
-	key   cacheKey
-	value cacheValue
-	size  int64
-}
-
-type pendingLoad struct {
-	done  chan struct{}
-	value cacheValue
-	err   error
-}
-
 // NewCache returns a cache that holds at most maxBytes of decoded data
 // (maxBytes ≤ 0 returns nil: no caching).
 func NewCache(maxBytes int64) *Cache {
 	if maxBytes <= 0 {
 		return nil
 	}
-	return &Cache{
-		max:     maxBytes,
-		lru:     list.New(),
-		entries: map[cacheKey]*list.Element{},
-		loading: map[cacheKey]*pendingLoad{},
-	}
+	return &Cache{c: lru.New[cacheKey, cacheValue](maxBytes)}
 }
+
+// budget is the cache's size limit in bytes (c must not be nil).
+func (c *Cache) budget() int64 { return c.c.Budget() }
 
 // Stats returns the cache's counters.
 func (c *Cache) Stats() CacheStats {
 	if c == nil {
 		return CacheStats{}
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	st := c.c.Stats()
 	return CacheStats{
-		Entries: len(c.entries), Bytes: c.used, MaxBytes: c.max,
-		Hits: c.hits, Misses: c.misses, Evictions: c.evictions,
+		Entries: st.Entries, Bytes: st.Bytes, MaxBytes: st.Budget,
+		Hits: st.Hits, Misses: st.Misses, Evictions: st.Evictions,
 	}
 }
 
 // Purge drops every entry (for tests and operators).
 func (c *Cache) Purge() {
-	if c == nil {
-		return
+	if c != nil {
+		c.c.Purge()
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.lru.Init()
-	clear(c.entries)
-	c.used = 0
 }
 
 // get returns the value for key, calling load on a miss. Concurrent misses
@@ -109,43 +83,13 @@ func (c *Cache) get(ctx context.Context, key cacheKey, load func(context.Context
 	if c == nil || key.table == "" {
 		return load(ctx)
 	}
-	c.mu.Lock()
-	if el, ok := c.entries[key]; ok {
-		c.lru.MoveToFront(el)
-		c.hits++
-		v := el.Value.(*cacheEntry).value
-		c.mu.Unlock()
-		return v, nil
-	}
-	if p, ok := c.loading[key]; ok {
-		c.mu.Unlock()
-		select {
-		case <-p.done:
-		case <-ctx.Done():
-			return nil, ctx.Err()
+	return c.c.Get(ctx, key, func(ctx context.Context) (cacheValue, int64, error) {
+		v, err := load(ctx)
+		if err != nil {
+			return nil, 0, err
 		}
-		if p.err != nil {
-			// The loader's failure may be its own cancellation; try again
-			// under this caller's context rather than inherit it.
-			return c.get(ctx, key, load)
-		}
-		return p.value, nil
-	}
-	c.misses++
-	p := &pendingLoad{done: make(chan struct{})}
-	c.loading[key] = p
-	c.mu.Unlock()
-
-	p.value, p.err = load(ctx)
-
-	c.mu.Lock()
-	delete(c.loading, key)
-	if p.err == nil {
-		c.put(key, p.value)
-	}
-	c.mu.Unlock()
-	close(p.done)
-	return p.value, p.err
+		return v, v.sizeBytes(), nil
+	})
 }
 
 // peek returns the value cached for key, if any, without loading it: for
@@ -154,14 +98,7 @@ func (c *Cache) peek(key cacheKey) (cacheValue, bool) {
 	if c == nil || key.table == "" {
 		return nil, false
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	el, ok := c.entries[key]
-	if !ok {
-		return nil, false
-	}
-	c.lru.MoveToFront(el)
-	return el.Value.(*cacheEntry).value, true
+	return c.c.Peek(key)
 }
 
 // replace stores value for key, dropping any previous value.
@@ -169,31 +106,5 @@ func (c *Cache) replace(key cacheKey, value cacheValue) {
 	if c == nil || key.table == "" {
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.put(key, value)
-}
-
-// put stores a value, evicting least recently used entries to stay within
-// budget. Values larger than the whole budget are not stored. c.mu is held.
-func (c *Cache) put(key cacheKey, value cacheValue) {
-	size := value.sizeBytes()
-	if el, ok := c.entries[key]; ok {
-		c.used -= el.Value.(*cacheEntry).size
-		c.lru.Remove(el)
-		delete(c.entries, key)
-	}
-	if size > c.max {
-		return
-	}
-	for c.used+size > c.max {
-		last := c.lru.Back()
-		e := last.Value.(*cacheEntry)
-		c.lru.Remove(last)
-		delete(c.entries, e.key)
-		c.used -= e.size
-		c.evictions++
-	}
-	c.entries[key] = c.lru.PushFront(&cacheEntry{key: key, value: value, size: size})
-	c.used += size
+	c.c.Put(key, value, value.sizeBytes())
 }

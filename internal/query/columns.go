@@ -76,7 +76,7 @@ func (x *executor) cacheableColumn(name string, physical uint64) bool {
 		return false
 	}
 	size := int64(physical) * int64(fw.BitWidth()) / 8
-	return size <= x.opts.Cache.max/maxColumnShare
+	return size <= x.opts.Cache.budget()/maxColumnShare
 }
 
 // fragmentColumn returns the cached column of a fragment covering the rows

@@ -105,7 +105,7 @@ func (x *executor) flatSearch(ctx context.Context, frags []fragVectors, pick []i
 	for _, i := range pick {
 		picked = append(picked, frags[i])
 	}
-	if x.opts.Cache != nil && x.vectorBytes(picked) <= x.opts.Cache.max {
+	if x.opts.Cache != nil && x.vectorBytes(picked) <= x.opts.Cache.budget() {
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(x.opts.Parallelism)
 		list := make([]*fragVectors, len(pick))
