@@ -11,12 +11,12 @@
 //   --lancedb-dir DIR (default a temp dir).
 
 import * as lancedb from "@lancedb/lancedb";
-import * as arrow from "apache-arrow";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
+import { arrowBatch as dumpBatch, loadDump } from "./dump.mjs";
 
 const { values: o } = parseArgs({
   options: {
@@ -34,28 +34,11 @@ if (!o.data) {
   console.error("usage: node bench/flat-side-by-side.mjs --data <dump prefix> [--host URL]");
   process.exit(2);
 }
-const head = JSON.parse(fs.readFileSync(o.data + ".json", "utf8"));
-const { n, dim, gtk } = head;
-const base = new Float32Array(fs.readFileSync(o.data + ".base.f32").buffer.slice(0));
-const queries = new Float32Array(fs.readFileSync(o.data + ".queries.f32").buffer.slice(0));
-const gt = new Int32Array(fs.readFileSync(o.data + ".gt.i32").buffer.slice(0));
+const head = loadDump(o.data);
+const { n, dim, gtk, gt } = head;
+const queries = head.queryVecs;
 const k = Number(o.k), batch = Number(o.batch), nq = Math.min(Number(o.queries), head.queries), warm = Number(o.warmup);
-
-function arrowBatch(start, end) {
-  const len = end - start;
-  const vecType = new arrow.FixedSizeList(dim, new arrow.Field("item", new arrow.Float32(), true));
-  const schema = new arrow.Schema([
-    new arrow.Field("id", new arrow.Int32(), false),
-    new arrow.Field("vector", vecType, false),
-  ]);
-  const ids = new Int32Array(len);
-  for (let i = 0; i < len; i++) ids[i] = start + i;
-  const child = arrow.makeData({ type: new arrow.Float32(), length: len * dim, data: base.subarray(start * dim, end * dim) });
-  const vec = arrow.makeData({ type: vecType, length: len, nullCount: 0, child });
-  const idd = arrow.makeData({ type: new arrow.Int32(), length: len, nullCount: 0, data: ids });
-  const st = arrow.makeData({ type: new arrow.Struct(schema.fields), length: len, nullCount: 0, children: [idd, vec] });
-  return new arrow.Table([new arrow.RecordBatch(schema, st)]);
-}
+const arrowBatch = (start, end) => dumpBatch(head, start, end);
 
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);

@@ -16,12 +16,12 @@
 // server's is its VmHWM from /proc (one server per kind).
 
 import * as lancedb from "@lancedb/lancedb";
-import * as arrow from "apache-arrow";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
+import { arrowBatch, loadDump } from "./dump.mjs";
 
 const { values: o, positionals } = parseArgs({
   allowPositionals: true,
@@ -63,30 +63,12 @@ if (!o.data) {
   process.exit(2);
 }
 
-const head = JSON.parse(fs.readFileSync(o.data + ".json", "utf8"));
-const { n, dim, gtk } = head;
-const base = new Float32Array(fs.readFileSync(o.data + ".base.f32").buffer.slice(0));
-const queryVecs = new Float32Array(fs.readFileSync(o.data + ".queries.f32").buffer.slice(0));
-const gt = new Int32Array(fs.readFileSync(o.data + ".gt.i32").buffer.slice(0));
+const data = loadDump(o.data);
+const { n, dim, gtk, gt } = data;
+const queryVecs = data.queryVecs;
 const k = Number(o.k);
-const nq = Math.min(Number(o.queries), head.queries);
+const nq = Math.min(Number(o.queries), data.queries);
 const repeats = Number(o.repeats);
-
-function arrowBatch(start, end) {
-  const len = end - start;
-  const vecType = new arrow.FixedSizeList(dim, new arrow.Field("item", new arrow.Float32(), true));
-  const schema = new arrow.Schema([
-    new arrow.Field("id", new arrow.Int32(), false),
-    new arrow.Field("vector", vecType, false),
-  ]);
-  const ids = new Int32Array(len);
-  for (let i = 0; i < len; i++) ids[i] = start + i;
-  const child = arrow.makeData({ type: new arrow.Float32(), length: len * dim, data: base.subarray(start * dim, end * dim) });
-  const vec = arrow.makeData({ type: vecType, length: len, nullCount: 0, child });
-  const idd = arrow.makeData({ type: new arrow.Int32(), length: len, nullCount: 0, data: ids });
-  const st = arrow.makeData({ type: new arrow.Struct(schema.fields), length: len, nullCount: 0, children: [idd, vec] });
-  return new arrow.Table([new arrow.RecordBatch(schema, st)]);
-}
 
 function peakRssMiB() {
   if (o.engine === "rest") {
@@ -186,7 +168,7 @@ async function main() {
   let t0 = performance.now();
   let table = null;
   for (let s = 0; s < n; s += Number(o.batch)) {
-    const b = arrowBatch(s, Math.min(n, s + Number(o.batch)));
+    const b = arrowBatch(data, s, Math.min(n, s + Number(o.batch)));
     if (table === null) table = await db.createTable(`bench_${o.kind}`, b, { mode: "overwrite" });
     else await table.add(b);
   }

@@ -9,30 +9,20 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/sarissa-db/sarissa/bench/internal/dump"
 	"github.com/sarissa-db/sarissa/internal/objstore/filesystem"
 	"github.com/sarissa-db/sarissa/internal/query"
-	"github.com/sarissa-db/sarissa/internal/table"
 )
-
-type header struct {
-	N, Dim, Queries, GTK int
-}
 
 func main() {
 	data := flag.String("data", "", "dump prefix (<prefix>.json, .base.f32, .queries.f32, .gt.i32)")
@@ -52,23 +42,7 @@ func run(prefix, dir string, nq, warm, k, batch int) error {
 	if prefix == "" {
 		return fmt.Errorf("-data is required")
 	}
-	var h header
-	raw, err := os.ReadFile(prefix + ".json")
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(raw, &h); err != nil {
-		return fmt.Errorf("%s.json: %w", prefix, err)
-	}
-	base, err := readF32(prefix+".base.f32", h.N*h.Dim)
-	if err != nil {
-		return err
-	}
-	queries, err := readF32(prefix+".queries.f32", h.Queries*h.Dim)
-	if err != nil {
-		return err
-	}
-	gt, err := readI32(prefix+".gt.i32", h.Queries*h.GTK)
+	h, err := dump.Load(prefix)
 	if err != nil {
 		return err
 	}
@@ -83,24 +57,10 @@ func run(prefix, dir string, nq, warm, k, batch int) error {
 	if err != nil {
 		return err
 	}
-	sch := arrow.NewSchema([]arrow.Field{
-		{Name: "id", Type: arrow.PrimitiveTypes.Int32},
-		{Name: "vector", Type: arrow.FixedSizeListOf(int32(h.Dim), arrow.PrimitiveTypes.Float32)},
-	}, nil)
 	start := time.Now()
-	tb, _, err := table.Create(ctx, bucket, "bench.lance", sch, nil, table.Options{})
+	tb, err := h.WriteTable(ctx, bucket, "bench.lance", batch)
 	if err != nil {
 		return err
-	}
-	for off := 0; off < h.N; off += batch {
-		rec := vectorBatch(sch, base, h.Dim, off, min(batch, h.N-off))
-		rr, _ := array.NewRecordReader(sch, []arrow.RecordBatch{rec})
-		rec.Release()
-		_, _, err := tb.Append(ctx, rr)
-		rr.Release()
-		if err != nil {
-			return err
-		}
 	}
 	ingest := time.Since(start)
 	fmt.Printf("ingest: %d rows in %.2fs = %.0f rows/s (batches of %d, one commit each)\n", h.N, ingest.Seconds(), float64(h.N)/ingest.Seconds(), batch)
@@ -115,7 +75,7 @@ func run(prefix, dir string, nq, warm, k, batch int) error {
 	hits := 0
 	for i := range warm + nq {
 		qi := i % h.Queries
-		body := requestBody(queries[qi*h.Dim:(qi+1)*h.Dim], k)
+		body := requestBody(h.Query(qi), k)
 		t0 := time.Now()
 		req, err := query.ParseRequest(body)
 		if err != nil {
@@ -131,7 +91,7 @@ func run(prefix, dir string, nq, warm, k, batch int) error {
 		}
 		if i >= warm {
 			lat = append(lat, d)
-			want := gt[qi*h.GTK : qi*h.GTK+k]
+			want := h.Truth(qi, k)
 			for _, b := range res.Batches {
 				ids := b.Column(0).(*array.Int32).Int32Values()
 				for _, id := range ids {
@@ -152,57 +112,8 @@ func run(prefix, dir string, nq, warm, k, batch int) error {
 
 func requestBody(q []float32, k int) []byte {
 	var sb strings.Builder
-	sb.WriteString(`{"vector":[`)
-	for i, v := range q {
-		if i > 0 {
-			sb.WriteByte(',')
-		}
-		sb.WriteString(strconv.FormatFloat(float64(v), 'g', -1, 64))
-	}
-	fmt.Fprintf(&sb, `],"k":%d,"distance_type":"l2","bypass_vector_index":true,"columns":["id"],"prefilter":true,"version":null}`, k)
+	sb.WriteString(`{"vector":`)
+	sb.WriteString(dump.VectorJSON(q))
+	fmt.Fprintf(&sb, `,"k":%d,"distance_type":"l2","bypass_vector_index":true,"columns":["id"],"prefilter":true,"version":null}`, k)
 	return []byte(sb.String())
-}
-
-func vectorBatch(sch *arrow.Schema, base []float32, dim, off, n int) arrow.RecordBatch {
-	b := array.NewRecordBuilder(memory.DefaultAllocator, sch)
-	defer b.Release()
-	ids := b.Field(0).(*array.Int32Builder)
-	vb := b.Field(1).(*array.FixedSizeListBuilder)
-	fb := vb.ValueBuilder().(*array.Float32Builder)
-	for i := range n {
-		ids.Append(int32(off + i))
-		vb.Append(true)
-	}
-	fb.AppendValues(base[off*dim:(off+n)*dim], nil)
-	return b.NewRecordBatch()
-}
-
-func readF32(path string, n int) ([]float32, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if len(raw) != 4*n {
-		return nil, fmt.Errorf("%s: %d bytes, want %d", path, len(raw), 4*n)
-	}
-	out := make([]float32, n)
-	for i := range out {
-		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-	}
-	return out, nil
-}
-
-func readI32(path string, n int) ([]int32, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if len(raw) != 4*n {
-		return nil, fmt.Errorf("%s: %d bytes, want %d", path, len(raw), 4*n)
-	}
-	out := make([]int32, n)
-	for i := range out {
-		out[i] = int32(binary.LittleEndian.Uint32(raw[4*i:]))
-	}
-	return out, nil
 }

@@ -13,7 +13,6 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -27,21 +26,15 @@ import (
 	"sync"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/sarissa-db/sarissa/bench/internal/dump"
 	"github.com/sarissa-db/sarissa/internal/index/ivf"
 	"github.com/sarissa-db/sarissa/internal/objstore/filesystem"
 	"github.com/sarissa-db/sarissa/internal/query"
-	"github.com/sarissa-db/sarissa/internal/table"
 	"github.com/sarissa-db/sarissa/internal/vector"
 	"github.com/sarissa-db/sarissa/internal/vindex"
 )
-
-type header struct {
-	N, Dim, Queries, GTK int
-}
 
 type options struct {
 	data, dir, kind                  string
@@ -125,23 +118,7 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	var h header
-	raw, err := os.ReadFile(o.data + ".json")
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(raw, &h); err != nil {
-		return fmt.Errorf("%s.json: %w", o.data, err)
-	}
-	base, err := readF32(o.data+".base.f32", h.N*h.Dim)
-	if err != nil {
-		return err
-	}
-	queries, err := readF32(o.data+".queries.f32", h.Queries*h.Dim)
-	if err != nil {
-		return err
-	}
-	gt, err := readI32(o.data+".gt.i32", h.Queries*h.GTK)
+	h, err := dump.Load(o.data)
 	if err != nil {
 		return err
 	}
@@ -156,28 +133,14 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	sch := arrow.NewSchema([]arrow.Field{
-		{Name: "id", Type: arrow.PrimitiveTypes.Int32},
-		{Name: "vector", Type: arrow.FixedSizeListOf(int32(h.Dim), arrow.PrimitiveTypes.Float32)},
-	}, nil)
 	res := Result{Engine: "sarissa-inproc", Kind: kind.String(), N: h.N, Dim: h.Dim, Kernel: vector.Kernel()}
 	start := time.Now()
-	tb, _, err := table.Create(ctx, bucket, "bench.lance", sch, nil, table.Options{})
+	tb, err := h.WriteTable(ctx, bucket, "bench.lance", o.batch)
 	if err != nil {
 		return err
 	}
-	for off := 0; off < h.N; off += o.batch {
-		rec := vectorBatch(sch, base, h.Dim, off, min(o.batch, h.N-off))
-		rr, _ := array.NewRecordReader(sch, []arrow.RecordBatch{rec})
-		rec.Release()
-		_, _, err := tb.Append(ctx, rr)
-		rr.Release()
-		if err != nil {
-			return err
-		}
-	}
 	res.IngestSec = time.Since(start).Seconds()
-	base = nil // the table holds the rows now; keep the build's RSS honest
+	h.Base = nil // the table holds the rows now; keep the build's RSS honest
 
 	mgr := vindex.New(vindex.Config{SpillDir: o.dir, Seed: uint64(o.seed)})
 	defer mgr.Close()
@@ -230,7 +193,7 @@ func run(o options) error {
 	}
 	for _, kb := range knobs {
 		body := func(qi int) []byte {
-			return requestBody(queries[qi*h.Dim:(qi+1)*h.Dim], o.k, kb.nprobes, kb.refine, kb.ef)
+			return requestBody(h.Query(qi), o.k, kb.nprobes, kb.refine, kb.ef)
 		}
 		one := func(qi int) ([]int32, error) {
 			req, err := query.ParseRequest(body(qi))
@@ -255,7 +218,7 @@ func run(o options) error {
 			if err != nil {
 				return err
 			}
-			want := gt[qi*h.GTK : qi*h.GTK+o.k]
+			want := h.Truth(qi, o.k)
 			for _, id := range ids {
 				if slices.Contains(want, id) {
 					hits++
@@ -347,14 +310,9 @@ func peakRSSMiB() float64 {
 
 func requestBody(q []float32, k, nprobes, refine, ef int) []byte {
 	var sb strings.Builder
-	sb.WriteString(`{"vector":[`)
-	for i, v := range q {
-		if i > 0 {
-			sb.WriteByte(',')
-		}
-		sb.WriteString(strconv.FormatFloat(float64(v), 'g', -1, 64))
-	}
-	fmt.Fprintf(&sb, `],"k":%d,"distance_type":"l2","columns":["id"],"prefilter":true,"version":null,"nprobes":%d`, k, nprobes)
+	sb.WriteString(`{"vector":`)
+	sb.WriteString(dump.VectorJSON(q))
+	fmt.Fprintf(&sb, `,"k":%d,"distance_type":"l2","columns":["id"],"prefilter":true,"version":null,"nprobes":%d`, k, nprobes)
 	if refine > 0 {
 		fmt.Fprintf(&sb, `,"refine_factor":%d`, refine)
 	}
@@ -363,48 +321,4 @@ func requestBody(q []float32, k, nprobes, refine, ef int) []byte {
 	}
 	sb.WriteString("}")
 	return []byte(sb.String())
-}
-
-func vectorBatch(sch *arrow.Schema, base []float32, dim, off, n int) arrow.RecordBatch {
-	b := array.NewRecordBuilder(memory.DefaultAllocator, sch)
-	defer b.Release()
-	ids := b.Field(0).(*array.Int32Builder)
-	vb := b.Field(1).(*array.FixedSizeListBuilder)
-	fb := vb.ValueBuilder().(*array.Float32Builder)
-	for i := range n {
-		ids.Append(int32(off + i))
-		vb.Append(true)
-	}
-	fb.AppendValues(base[off*dim:(off+n)*dim], nil)
-	return b.NewRecordBatch()
-}
-
-func readF32(path string, n int) ([]float32, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if len(raw) != 4*n {
-		return nil, fmt.Errorf("%s: %d bytes, want %d", path, len(raw), 4*n)
-	}
-	out := make([]float32, n)
-	for i := range out {
-		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-	}
-	return out, nil
-}
-
-func readI32(path string, n int) ([]int32, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if len(raw) != 4*n {
-		return nil, fmt.Errorf("%s: %d bytes, want %d", path, len(raw), 4*n)
-	}
-	out := make([]int32, n)
-	for i := range out {
-		out[i] = int32(binary.LittleEndian.Uint32(raw[4*i:]))
-	}
-	return out, nil
 }
