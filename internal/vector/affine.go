@@ -36,26 +36,6 @@ func affinePortable(x, cols, bias, out []float32) {
 	}
 }
 
-// MinIndex returns the index of the first smallest value of v (−1 for an
-// empty v). v must not hold NaN: which index comes back then is unspecified
-// (but in range), because the SIMD comparison does not order NaN.
-func MinIndex(v []float32) int {
-	if len(v) == 0 {
-		return -1
-	}
-	return active.minIndex(v)
-}
-
-func minIndexPortable(v []float32) int {
-	best, bv := 0, v[0]
-	for i, x := range v[1:] {
-		if x < bv {
-			best, bv = i+1, x
-		}
-	}
-	return best
-}
-
 // NearestTransposed returns the index and value of the smallest output of
 // AffineTransposed(x, cols, bias, ·) — the first one among equals — without
 // materialising the outputs. NaN outputs never win; when no output is

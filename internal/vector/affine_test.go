@@ -49,32 +49,6 @@ func randFloats(r *rand.Rand, n int) []float32 {
 	return out
 }
 
-func TestMinIndexMatchesScalar(t *testing.T) {
-	r := rand.New(rand.NewPCG(5, 6))
-	for _, ks := range availableKernels() {
-		for _, n := range []int{1, 2, 15, 16, 17, 33, 256, 1000} {
-			for trial := 0; trial < 20; trial++ {
-				v := randFloats(r, n)
-				if trial%3 == 0 && n > 1 { // a repeated minimum: the first one wins
-					v[n-1] = v[r.IntN(n)]
-				}
-				want := 0
-				for i, x := range v {
-					if x < v[want] {
-						want = i
-					}
-				}
-				if got := ks.minIndex(v); got != want {
-					t.Fatalf("%s n %d: MinIndex = %d (%v), want %d (%v)", ks.name, n, got, v[got], want, v[want])
-				}
-			}
-		}
-	}
-	if MinIndex(nil) != -1 {
-		t.Fatal("MinIndex(nil) != -1")
-	}
-}
-
 func TestNearestTransposedMatchesAffineThenMin(t *testing.T) {
 	r := rand.New(rand.NewPCG(41, 42))
 	for _, ks := range availableKernels() {
@@ -92,7 +66,7 @@ func TestNearestTransposedMatchesAffineThenMin(t *testing.T) {
 					}
 					out := make([]float32, k)
 					affinePortable(x, cols, bias, out)
-					want := minIndexPortable(out)
+					want := argmin(out)
 					got, val := ks.nearest(x, cols, bias)
 					if math.Abs(float64(out[got]-out[want])) > 1e-4*(1+math.Abs(float64(out[want]))) || math.Abs(float64(val-out[want])) > 1e-4*(1+math.Abs(float64(out[want]))) {
 						t.Fatalf("%s dim %d k %d: nearest %d (%v), want %d (%v)", ks.name, dim, k, got, val, want, out[want])
@@ -101,4 +75,15 @@ func TestNearestTransposedMatchesAffineThenMin(t *testing.T) {
 			}
 		}
 	}
+}
+
+// argmin is the reference: the index of the first smallest value.
+func argmin(v []float32) int {
+	best := 0
+	for i, x := range v {
+		if x < v[best] {
+			best = i
+		}
+	}
+	return best
 }

@@ -21,12 +21,10 @@ type kernelSet struct {
 	// affine writes out[c] = bias[c] + Σ_j x[j]·cols[j*len(out)+c]
 	// (see AffineTransposed).
 	affine func(x, cols, bias, out []float32)
-	// minIndex returns the index of the first smallest value (see MinIndex).
-	minIndex func(v []float32) int
 	// l2u8 and dotu8 compare a float query with rows of byte codes (see
 	// L2U8 and DotU8).
 	l2u8, dotu8 func(q []float32, codes []byte, out []float32)
-	// nearest is AffineTransposed followed by MinIndex without storing
+	// nearest is AffineTransposed followed by an argmin, without storing
 	// the outputs (see NearestTransposed).
 	nearest func(x, cols, bias []float32) (int, float32)
 	// pq4 scans block-transposed 4-bit PQ codes (see PQ4Transposed).

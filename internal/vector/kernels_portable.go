@@ -7,16 +7,15 @@ package vector
 // tested against.
 
 var portableKernels = kernelSet{
-	name:     "portable",
-	l2:       l2Portable,
-	dot:      dotPortable,
-	dotNorm:  dotNormPortable,
-	affine:   affinePortable,
-	minIndex: minIndexPortable,
-	l2u8:     l2U8Portable,
-	dotu8:    dotU8Portable,
-	pq4:      pq4Portable,
-	nearest:  nearestPortable,
+	name:    "portable",
+	l2:      l2Portable,
+	dot:     dotPortable,
+	dotNorm: dotNormPortable,
+	affine:  affinePortable,
+	l2u8:    l2U8Portable,
+	dotu8:   dotU8Portable,
+	pq4:     pq4Portable,
+	nearest: nearestPortable,
 }
 
 func l2Portable(q, rows, out []float32) {

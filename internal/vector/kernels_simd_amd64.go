@@ -16,8 +16,8 @@ import (
 // vector, which -race's checkptr rejects.)
 
 var (
-	avx512Kernels = kernelSet{name: "avx512", l2: l2AVX512, dot: dotAVX512, dotNorm: dotNormAVX512, affine: affineAVX512, minIndex: minIndexAVX512, l2u8: l2U8AVX512, dotu8: dotU8AVX512, pq4: pq4AVX512, nearest: nearestAVX512}
-	avx2Kernels   = kernelSet{name: "avx2", l2: l2AVX2, dot: dotAVX2, dotNorm: dotNormAVX2, affine: affineAVX2, minIndex: minIndexPortable, l2u8: l2U8Portable, dotu8: dotU8Portable, pq4: pq4Portable, nearest: nearestPortable}
+	avx512Kernels = kernelSet{name: "avx512", l2: l2AVX512, dot: dotAVX512, dotNorm: dotNormAVX512, affine: affineAVX512, l2u8: l2U8AVX512, dotu8: dotU8AVX512, pq4: pq4AVX512, nearest: nearestAVX512}
+	avx2Kernels   = kernelSet{name: "avx2", l2: l2AVX2, dot: dotAVX2, dotNorm: dotNormAVX2, affine: affineAVX2, l2u8: l2U8Portable, dotu8: dotU8Portable, pq4: pq4Portable, nearest: nearestPortable}
 )
 
 func bestKernels() kernelSet {
@@ -293,49 +293,6 @@ func affineTail(x, cols, bias, out []float32, from int) {
 		}
 		out[c] = s
 	}
-}
-
-// minIndexAVX512 finds the minimum with a vector reduction, then the first
-// lane holding it with a vector compare per chunk.
-func minIndexAVX512(v []float32) int {
-	n := len(v)
-	full := n &^ 15
-	if full == 0 {
-		return minIndexPortable(v)
-	}
-	acc := archsimd.LoadFloat32x16((*[16]float32)(v[0:16]))
-	for i := 16; i < full; i += 16 {
-		acc = acc.Min(archsimd.LoadFloat32x16((*[16]float32)(v[i : i+16])))
-	}
-	var lanes [16]float32
-	acc.Store(&lanes)
-	m := lanes[0]
-	for _, x := range lanes[1:] {
-		if x < m {
-			m = x
-		}
-	}
-	for i := full; i < n; i++ {
-		if v[i] < m {
-			m = v[i]
-		}
-	}
-	want := archsimd.BroadcastFloat32x16(m)
-	for i := 0; i < full; i += 16 {
-		if bits := archsimd.LoadFloat32x16((*[16]float32)(v[i : i+16])).Equal(want).ToBits(); bits != 0 {
-			for b := 0; b < 16; b++ {
-				if bits&(1<<b) != 0 {
-					return i + b
-				}
-			}
-		}
-	}
-	for i := full; i < n; i++ {
-		if v[i] == m {
-			return i
-		}
-	}
-	return minIndexPortable(v) // unreachable without NaN
 }
 
 // u8x16 widens 16 code bytes to float32 lanes.

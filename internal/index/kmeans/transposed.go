@@ -21,15 +21,13 @@ import (
 // where their horizontal sums dominate, and on par for large ones.
 type transposed struct {
 	metric vector.Metric
-	dim, k int // k is padded to a multiple of 16 (see newTransposed)
+	// k is the centroid count rounded up to a multiple of 16, so the SIMD
+	// kernel never runs a scalar tail; the padding centroids are zero with
+	// an infinite bias and never win.
+	dim, k int
 	cols   []float32
 	bias   []float32
 }
-
-// width returns the number of distances nearest writes: k rounded up to a
-// multiple of 16, so the SIMD kernel never runs a scalar tail. The padding
-// centroids are zero with an infinite bias and never win.
-func (t *transposed) width() int { return t.k }
 
 func newTransposed(m vector.Metric, centroids []float32, dim int) *transposed {
 	real := len(centroids) / dim
@@ -67,8 +65,8 @@ func newTransposed(m vector.Metric, centroids []float32, dim int) *transposed {
 // nearest returns the nearest centroid of row and its distance. ok is false
 // when this form cannot decide (a zero row under cosine, non-finite values),
 // and the caller uses the row-major kernel instead. scratch holds at least
-// dim values; out holds width() values.
-func (t *transposed) nearest(row, out, scratch []float32) (int, float32, bool) {
+// dim values.
+func (t *transposed) nearest(row, scratch []float32) (int, float32, bool) {
 	x := scratch[:t.dim]
 	var extra float32
 	switch t.metric {
@@ -128,20 +126,21 @@ func NewAssigner(m vector.Metric, centroids []float32, dim int) *Assigner {
 	return &Assigner{t: newTransposed(m, centroids, dim), centroids: centroids}
 }
 
-// Buffers is the scratch space of one goroutine's Nearest calls.
+// Buffers is the scratch space of one goroutine's Nearest calls (out serves
+// the row-major fallback).
 type Buffers struct{ out, scratch []float32 }
 
 // NewBuffers returns scratch space sized for a.
 func (a *Assigner) NewBuffers() *Buffers {
 	k := len(a.centroids) / a.t.dim
-	return &Buffers{out: make([]float32, max(k, a.t.width())), scratch: make([]float32, max(k, a.t.dim))}
+	return &Buffers{out: make([]float32, k), scratch: make([]float32, max(k, a.t.dim))}
 }
 
 // Nearest returns the index of the centroid nearest to row and its distance.
 func (a *Assigner) Nearest(row []float32, b *Buffers) (int, float32) {
-	if c, d, ok := a.t.nearest(row, b.out[:a.t.width()], b.scratch); ok {
+	if c, d, ok := a.t.nearest(row, b.scratch); ok {
 		return c, d
 	}
-	k := len(a.centroids) / a.t.dim
-	return nearest(a.t.metric, row, a.centroids, b.out[:k], b.scratch[:k])
+	k := len(b.out)
+	return nearest(a.t.metric, row, a.centroids, b.out, b.scratch[:k])
 }

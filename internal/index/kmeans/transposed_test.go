@@ -19,7 +19,6 @@ func TestTransposedAssignmentMatchesRowMajor(t *testing.T) {
 				cents[i] = float32(r.NormFloat64())
 			}
 			tc := newTransposed(m, cents, shape.dim)
-			out := make([]float32, tc.width())
 			ref := make([]float32, shape.k)
 			scratch := make([]float32, max(shape.k, shape.dim))
 			for n := 0; n < 500; n++ {
@@ -27,7 +26,7 @@ func TestTransposedAssignmentMatchesRowMajor(t *testing.T) {
 				for j := range row {
 					row[j] = float32(r.NormFloat64())
 				}
-				c, d, ok := tc.nearest(row, out, scratch)
+				c, d, ok := tc.nearest(row, scratch)
 				if !ok {
 					t.Fatalf("%v %v: transposed form refused a finite row", m, shape)
 				}
@@ -48,7 +47,7 @@ func TestTransposedAssignmentMatchesRowMajor(t *testing.T) {
 // declines it so the caller keeps the row-major behaviour.
 func TestTransposedDeclinesZeroCosineRow(t *testing.T) {
 	tc := newTransposed(vector.Cosine, []float32{1, 0, 0, 1}, 2)
-	if _, _, ok := tc.nearest([]float32{0, 0}, make([]float32, tc.width()), make([]float32, 2)); ok {
+	if _, _, ok := tc.nearest([]float32{0, 0}, make([]float32, 2)); ok {
 		t.Fatal("zero row accepted under cosine")
 	}
 }
