@@ -153,3 +153,57 @@ func TestTrainNeedsRowsForPartitions(t *testing.T) {
 		t.Fatalf("200 partitions over 100 rows: %v", err)
 	}
 }
+
+// A search split into partition groups (as the query node spreads it over
+// executors) and merged finds exactly what one search over the same
+// partitions finds, for every kind.
+func TestSplitSearchMatchesWhole(t *testing.T) {
+	f := clustered(t, 4000)
+	ctx := context.Background()
+	for _, kind := range []Kind{KindFlat, KindPQ, KindSQ, KindHNSWSQ} {
+		p := BuildParams{Kind: kind, Metric: vector.Cosine, NumPartitions: 12}
+		if kind == KindPQ {
+			p.NumSubVectors = 8
+		}
+		file := build(t, f, p)
+		for qi := range 5 {
+			q := f.queries[qi*f.dim : (qi+1)*f.dim]
+			order, err := file.ProbeOrder(q, 6)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(order) == 0 || len(order) > 6 {
+				t.Fatalf("%v: probe order %v, want 1..6 partitions", kind, order)
+			}
+			sp := SearchParams{K: 10, MinProbes: len(order), MaxProbes: len(order)}
+			whole, err := file.Search(ctx, q, sp, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := file.SearchPartitions(ctx, q, sp, order[:len(order)/2], nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := file.SearchPartitions(ctx, q, sp, order[len(order)/2:], nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			merged := vector.Merge(10, a, b)
+			if len(whole) != len(merged) {
+				t.Fatalf("%v query %d: %d hits split, %d whole", kind, qi, len(merged), len(whole))
+			}
+			for i := range whole {
+				if whole[i].Addr != merged[i].Addr {
+					t.Fatalf("%v query %d: hit %d is %v split, %v whole", kind, qi, i, merged[i], whole[i])
+				}
+			}
+		}
+	}
+	file := build(t, f, BuildParams{Kind: KindFlat, Metric: vector.L2, NumPartitions: 4})
+	if _, err := file.SearchPartitions(ctx, f.queries[:f.dim], SearchParams{K: 1}, []int{4}, nil); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("partition out of range: %v, want ErrInvalid", err)
+	}
+	if _, err := file.ProbeOrder(f.queries[:3], 1); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("short query: %v, want ErrInvalid", err)
+	}
+}

@@ -41,42 +41,105 @@ type SearchParams struct {
 // normally through the caller's cache; nil reads it from the file.
 func (f *File) Search(ctx context.Context, q []float32, sp SearchParams,
 	load func(ctx context.Context, p int) (*Partition, error)) ([]vector.Hit, error) {
-	m := f.model
-	if len(q) != m.Dim {
-		return nil, fmt.Errorf("%w: query has %d values, index dimension is %d", ErrInvalid, len(q), m.Dim)
-	}
-	if sp.K <= 0 {
-		return nil, fmt.Errorf("%w: k = %d", ErrInvalid, sp.K)
-	}
-	if load == nil {
-		load = f.ReadPartition
+	if err := f.checkQuery(q, sp); err != nil {
+		return nil, err
 	}
 	minP := sp.MinProbes
 	if minP <= 0 {
 		minP = DefaultNProbes
 	}
 	maxP := max(sp.MaxProbes, minP)
-	np := m.NumPartitions()
+	np := f.model.NumPartitions()
 	minP, maxP = min(minP, np), min(maxP, np)
-	s := m.newSearcher(q, sp)
-	order := m.Probe(s.q, maxP)
+	s := f.model.newSearcher(q, sp)
+	order := f.model.Probe(s.q, maxP)
 	for i, p := range order {
 		if i >= minP && s.top.Len() >= sp.K {
 			break
 		}
-		if err := ctx.Err(); err != nil {
+		if err := f.searchOne(ctx, s, p, load); err != nil {
 			return nil, err
 		}
-		if f.parts[p].Rows == 0 {
-			continue
-		}
-		part, err := load(ctx, p)
-		if err != nil {
-			return nil, err
-		}
-		s.searchPartition(p, part)
 	}
 	return s.top.Sorted(), nil
+}
+
+// ProbeOrder returns the non-empty partitions a search of q probes, nearest
+// centroid first, at most maxProbes of them (0: every partition). A caller
+// that spreads one search over several processes cuts this list into parts
+// and searches each with SearchPartitions; merging the parts' hits gives
+// what one search over the same partitions would.
+func (f *File) ProbeOrder(q []float32, maxProbes int) ([]int, error) {
+	m := f.model
+	if len(q) != m.Dim {
+		return nil, fmt.Errorf("%w: query has %d values, index dimension is %d", ErrInvalid, len(q), m.Dim)
+	}
+	np := m.NumPartitions()
+	if maxProbes <= 0 || maxProbes > np {
+		maxProbes = np
+	}
+	pq := q
+	if m.Metric == vector.Cosine && m.Kind != KindFlat {
+		pq = normalizedRows(q, m.Dim)
+	}
+	order := m.Probe(pq, maxProbes)
+	out := order[:0]
+	for _, p := range order {
+		if f.parts[p].Rows > 0 {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// SearchPartitions returns the K nearest rows of q among exactly the given
+// partitions (sp's probe counts are ignored), nearest first.
+func (f *File) SearchPartitions(ctx context.Context, q []float32, sp SearchParams, parts []int,
+	load func(ctx context.Context, p int) (*Partition, error)) ([]vector.Hit, error) {
+	if err := f.checkQuery(q, sp); err != nil {
+		return nil, err
+	}
+	s := f.model.newSearcher(q, sp)
+	for _, p := range parts {
+		if p < 0 || p >= len(f.parts) {
+			return nil, fmt.Errorf("%w: partition %d of %d", ErrInvalid, p, len(f.parts))
+		}
+		if err := f.searchOne(ctx, s, p, load); err != nil {
+			return nil, err
+		}
+	}
+	return s.top.Sorted(), nil
+}
+
+func (f *File) checkQuery(q []float32, sp SearchParams) error {
+	if len(q) != f.model.Dim {
+		return fmt.Errorf("%w: query has %d values, index dimension is %d", ErrInvalid, len(q), f.model.Dim)
+	}
+	if sp.K <= 0 {
+		return fmt.Errorf("%w: k = %d", ErrInvalid, sp.K)
+	}
+	return nil
+}
+
+// searchOne loads partition p (through load, or from the file when nil)
+// and searches it.
+func (f *File) searchOne(ctx context.Context, s *searcher, p int,
+	load func(ctx context.Context, p int) (*Partition, error)) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if f.parts[p].Rows == 0 {
+		return nil
+	}
+	if load == nil {
+		load = f.ReadPartition
+	}
+	part, err := load(ctx, p)
+	if err != nil {
+		return err
+	}
+	s.searchPartition(p, part)
+	return nil
 }
 
 // searcher is one query's state across the partitions it probes.
