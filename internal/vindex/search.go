@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/sarissa-db/sarissa/internal/index/ivf"
 	"github.com/sarissa-db/sarissa/internal/objstore"
@@ -38,37 +37,51 @@ func (m *Manager) search(ctx context.Context, ref TableRef, snap *table.Snapshot
 	if err != nil {
 		return nil, err
 	}
-	var e *entry
-	for i := range cat.Indices {
-		c := &cat.Indices[i]
-		if c.Column == q.Column && (e == nil || c.CreatedAt.After(e.CreatedAt)) {
-			e = c
-		}
-	}
-	if e == nil {
-		return nil, fmt.Errorf("column %q of %s has no vector index: %w", q.Column, ref.Name, ErrNoIndex)
-	}
-	lf := snap.LanceSchema().FieldByName(q.Column)
-	if lf == nil || lf.ID != e.FieldID {
-		return nil, fmt.Errorf("column %q of %s changed since index %s was built: %w", q.Column, ref.Name, e.Name, ErrNoIndex)
-	}
-	metric, _ := vector.ParseMetric(e.Metric)
-	if q.Metric != 0 && q.Metric != metric {
-		return nil, mismatchError{fmt.Sprintf("distance type %s does not match index %s (%s)", q.Metric, e.Name, metric)}
+	e, err := pickIndex(cat, ref, snap, q)
+	if err != nil {
+		return nil, err
 	}
 	if len(q.Vector) != e.Dim {
 		return nil, invalid(fmt.Errorf("query vector has %d dimensions, index %s expects %d", len(q.Vector), e.Name, e.Dim))
 	}
-	if q.K <= 0 {
-		return nil, invalid(fmt.Errorf("k must be positive, got %d", q.K))
+	covered, segs := liveSegments(e, snap)
+	lists := make([][]vector.Hit, 0, len(segs))
+	for _, s := range segs {
+		f, err := m.openFile(ctx, ref, s.file)
+		if err != nil {
+			return nil, err
+		}
+		sp := ivf.SearchParams{K: q.K, MinProbes: q.MinProbes, MaxProbes: q.MaxProbes, Ef: q.Ef,
+			Filter: ivf.Filter{Allow: withoutStale(q.Allow, s.stale)}}
+		hits, err := f.Search(ctx, q.Vector, sp, m.partitionLoader(ref, s.file, f))
+		if err != nil {
+			return nil, fmt.Errorf("search index file %s: %w", s.file, err)
+		}
+		lists = append(lists, hits)
 	}
+	return &Result{
+		Hits:    vector.Merge(q.K, lists...),
+		Covered: func(id uint64) bool { return covered[id] },
+		Index:   info(e, snap),
+	}, nil
+}
+
+// liveSegment is a segment that still covers fragments of a snapshot.
+type liveSegment struct {
+	file string
+	// stale lists the segment's fragments the snapshot no longer holds as
+	// they were indexed: their rows must not be returned.
+	stale []uint64
+}
+
+// liveSegments returns the fragments of snap that e covers and e's
+// segments that cover any.
+func liveSegments(e *entry, snap *table.Snapshot) (map[uint64]bool, []liveSegment) {
 	frags := snapshotFragments(snap)
 	covered := map[uint64]bool{}
-	lists := make([][]vector.Hit, 0, len(e.Segments))
+	var out []liveSegment
 	for _, s := range e.Segments {
-		// Fragments of this segment no longer in snap as they were: their
-		// rows must not be returned.
-		var stale map[uint64]bool
+		ls := liveSegment{file: s.File}
 		live := 0
 		for _, f := range s.Fragments {
 			if file, ok := frags[f.ID]; ok && file == f.File {
@@ -76,65 +89,27 @@ func (m *Manager) search(ctx context.Context, ref TableRef, snap *table.Snapshot
 				live++
 				continue
 			}
-			if stale == nil {
-				stale = map[uint64]bool{}
-			}
-			stale[f.ID] = true
+			ls.stale = append(ls.stale, f.ID)
 		}
-		if live == 0 {
-			continue
+		if live > 0 {
+			out = append(out, ls)
 		}
-		hits, err := m.searchSegment(ctx, ref, s.File, q, stale)
-		if err != nil {
-			return nil, err
-		}
-		lists = append(lists, hits)
 	}
-	hits := vector.Merge(q.K, lists...)
-	return &Result{
-		Hits:    hits,
-		Covered: func(id uint64) bool { return covered[id] },
-		Index:   info(e, snap),
-	}, nil
+	return covered, out
 }
 
-// searchSegment searches one index file through the partition cache.
-func (m *Manager) searchSegment(ctx context.Context, ref TableRef, file string, q Query, stale map[uint64]bool) ([]vector.Hit, error) {
-	f, err := m.openFile(ctx, ref, file)
-	if err != nil {
-		return nil, err
+// withoutStale narrows allow to rows outside the stale fragments.
+func withoutStale(allow func(uint64) bool, stale []uint64) func(uint64) bool {
+	if len(stale) == 0 {
+		return allow
 	}
-	allow := q.Allow
-	if len(stale) > 0 {
-		inner := allow
-		allow = func(addr uint64) bool {
-			if stale[addr>>32] {
-				return false
-			}
-			return inner == nil || inner(addr)
-		}
+	gone := make(map[uint64]bool, len(stale))
+	for _, id := range stale {
+		gone[id] = true
 	}
-	prefix := cacheKey(ref.URI, file, "")
-	load := func(ctx context.Context, p int) (*ivf.Partition, error) {
-		v, err := m.cache.get(ctx, prefix+strconv.Itoa(p), func(ctx context.Context) (any, int64, error) {
-			part, err := f.ReadPartition(ctx, p)
-			if err != nil {
-				return nil, 0, err
-			}
-			return part, part.SizeBytes(), nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		return v.(*ivf.Partition), nil
+	return func(addr uint64) bool {
+		return !gone[addr>>32] && (allow == nil || allow(addr))
 	}
-	sp := ivf.SearchParams{K: q.K, MinProbes: q.MinProbes, MaxProbes: q.MaxProbes, Ef: q.Ef,
-		Filter: ivf.Filter{Allow: allow}}
-	hits, err := f.Search(ctx, q.Vector, sp, load)
-	if err != nil {
-		return nil, fmt.Errorf("search index file %s: %w", file, err)
-	}
-	return hits, nil
 }
 
 // modelBytes estimates the memory an opened index file's model holds.
