@@ -149,6 +149,19 @@ func (c *Cache[K, V]) removeLocked(el *list.Element) {
 	c.used -= e.size
 }
 
+// Remove drops the entry of key, if any, and reports whether there was one.
+// Unlike RemoveIf it does not scan the whole cache, so callers may forget
+// single keys on a hot path.
+func (c *Cache[K, V]) Remove(key K) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.entries[key]
+	if ok {
+		c.removeLocked(el)
+	}
+	return ok
+}
+
 // RemoveIf drops every entry whose key satisfies drop.
 func (c *Cache[K, V]) RemoveIf(drop func(K) bool) {
 	c.mu.Lock()

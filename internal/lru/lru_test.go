@@ -46,3 +46,22 @@ func TestGetLoadsOnceAndDoesNotCacheErrors(t *testing.T) {
 		t.Fatalf("%d loads, want 1 + 2 failed", loads)
 	}
 }
+
+func TestRemoveDropsOneEntry(t *testing.T) {
+	c := New[string, int](10)
+	c.Put("a", 1, 3)
+	c.Put("b", 2, 4)
+	if !c.Remove("a") || c.Remove("a") || c.Remove("missing") {
+		t.Fatal("Remove reported the wrong presence")
+	}
+	if _, ok := c.Peek("a"); ok {
+		t.Fatal("a still cached after Remove")
+	}
+	if v, ok := c.Peek("b"); !ok || v != 2 {
+		t.Fatal("Remove dropped another entry")
+	}
+	// Removal is not an eviction, and the bytes are released.
+	if st := c.Stats(); st.Entries != 1 || st.Bytes != 4 || st.Evictions != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
