@@ -83,6 +83,8 @@ type Deps struct {
 	// Indexes builds, lists and searches vector indexes (nil: create_index
 	// is refused and every search is flat).
 	Indexes *vindex.Manager
+	// Fleet runs query tasks on plan executors (nil: in this process).
+	Fleet query.Fleet
 	// Allocator allocates Arrow buffers for decoding bodies and for query
 	// results (memory.DefaultAllocator).
 	Allocator memory.Allocator
@@ -98,6 +100,7 @@ type server struct {
 	now     func() time.Time
 	cache   *query.Cache
 	indexes *vindex.Manager
+	fleet   query.Fleet
 	mem     memory.Allocator
 	entropy io.Reader
 	m       *metrics
@@ -118,6 +121,7 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 		now:     deps.Now,
 		cache:   deps.QueryCache,
 		indexes: deps.Indexes,
+		fleet:   deps.Fleet,
 		mem:     deps.Allocator,
 		entropy: deps.Entropy,
 		limits:  arrowhttp.Limits{MaxMessageBytes: cfg.MaxBodyBytes, MaxDecodedBytes: cfg.MaxDecodedBytes},

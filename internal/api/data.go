@@ -102,6 +102,9 @@ func (s *server) queryOptions(ref tableRef) query.Options {
 		Allocator:   s.mem,
 		Indexes:     s.indexes,
 		Table:       s.indexRef(ref),
+		Fleet:       s.fleet,
+		Database:    ref.db.Name(),
+		TableID:     ref.id.String(),
 	}
 }
 
@@ -171,7 +174,7 @@ func (s *server) countRows(w http.ResponseWriter, r *http.Request) error {
 	if req.Predicate != nil {
 		pred = *req.Predicate
 	}
-	n, err := snap.Count(r.Context(), pred)
+	n, err := query.Count(r.Context(), snap, pred, s.queryOptions(ref))
 	if err != nil {
 		return err
 	}

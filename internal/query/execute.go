@@ -29,6 +29,28 @@ type Options struct {
 	Indexes *vindex.Manager
 	// Table is the table as Indexes knows it (needed with Indexes).
 	Table vindex.TableRef
+	// Fleet runs the query's tasks (plan executors); nil runs them in this
+	// process with these options.
+	Fleet Fleet
+	// Database and TableID name the table for a Fleet whose executors open
+	// it themselves.
+	Database, TableID string
+	// freshIndex plans index searches from a fresh catalog read (after a
+	// task met an index file removed meanwhile).
+	freshIndex bool
+}
+
+// fleet returns where tasks run.
+func (o Options) fleet() Fleet {
+	if o.Fleet != nil {
+		return o.Fleet
+	}
+	return localFleet{opts: o}
+}
+
+// target names snap's table for the fleet.
+func (o Options) target(snap *table.Snapshot) Target {
+	return Target{Database: o.Database, Table: o.TableID, Version: snap.Version(), URI: o.TableURI}
 }
 
 func (o Options) withDefaults() Options {

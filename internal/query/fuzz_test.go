@@ -2,11 +2,13 @@ package query
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 )
 
 // FuzzParseRequest: any body either parses or fails with ErrInvalidRequest,
-// never panics; a parsed request satisfies the invariants Execute relies on.
+// never panics; a parsed request satisfies the invariants Execute relies on
+// and survives EncodeRequest (what the query node sends executors) exactly.
 func FuzzParseRequest(f *testing.F) {
 	for _, seed := range []string{
 		`{"ef":null,"k":10,"lower_bound":null,"maximum_nprobes":20,"minimum_nprobes":20,"nprobes":20,"prefilter":true,"refine_factor":null,"upper_bound":null,"vector":[0.1,0.2,0.3],"version":null}`,
@@ -32,6 +34,14 @@ func FuzzParseRequest(f *testing.F) {
 			if len(v) == 0 || len(v) != len(req.Vectors[0]) {
 				t.Fatalf("vectors of unequal or zero dimension: %v", req.Vectors)
 			}
+		}
+		enc := EncodeRequest(req)
+		back, err := ParseRequest(enc)
+		if err != nil {
+			t.Fatalf("encoded request %s does not parse: %v", enc, err)
+		}
+		if !reflect.DeepEqual(back, req) {
+			t.Fatalf("round trip changed the request:\n%+v\nencoded %s\nparsed  %+v", req, enc, back)
 		}
 	})
 }

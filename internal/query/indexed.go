@@ -23,109 +23,116 @@ func (x *executor) indexUsable() bool {
 	return x.opts.Indexes != nil && !x.p.req.BypassVectorIndex && x.p.vec != nil && x.p.vec.floats != nil
 }
 
-// searchIndexed runs the search through the column's vector index, as
-// LanceDB's knn_combined does: the index answers for the fragments it
-// covers (rows allowed: live and, with a prefilter, matching), optionally
-// refined by exact distances, and the fragments it does not cover (appended
-// since the build) are searched exactly with the index's metric, unless
-// fast_search. indexed is false when the column has no usable index; the
-// caller then searches flat.
-func (x *executor) searchIndexed(ctx context.Context, frags []fragVectors, pf *prefilter, kk int) (hits [][]vector.Hit, indexed bool, err error) {
-	if !x.indexUsable() {
-		return nil, false, nil
+// searchTask runs the search part of a query on a plan executor: the
+// task's index partitions through the index (rows allowed: live and, with a
+// prefilter, matching; refined by exact distances when the query asks) and
+// the task's fragments exactly, as LanceDB's knn_combined does for the
+// whole table. It returns one working batch per query vector holding its
+// k + offset best rows, nearest first.
+func (x *executor) searchTask(ctx context.Context, t Task) (*Result, error) {
+	p, req := x.p, x.p.req
+	if t.Metric != 0 {
+		// The index's metric: the exact part and the refine step must give
+		// distances comparable with the index's (LanceDB does the same).
+		p.vec.metric = t.Metric
 	}
-	p, req, vp := x.p, x.p.req, x.p.vec
+	frags, err := x.liveFragments(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pf := x.newPrefilter(frags)
+	kk := int(min(satAdd(req.K, req.Offset), math.MaxInt32)) // candidates before offset and post-filter
 	slots := newFragSlots(frags)
+	hits := make([][]vector.Hit, len(req.Vectors))
+	if t.Index != nil {
+		if hits, err = x.searchIndexParts(ctx, frags, slots, pf, kk, t.Index); err != nil {
+			return nil, err
+		}
+	}
+	if len(t.Fragments) > 0 {
+		pick := make([]int, len(t.Fragments))
+		for i, id := range t.Fragments {
+			pick[i] = slots.of(id)
+		}
+		tail, err := x.flatSearch(ctx, frags, pick, pf, kk)
+		if err != nil {
+			return nil, err
+		}
+		for qi := range hits {
+			hits[qi] = mergeUnique(kk, hits[qi], tail[qi])
+		}
+	}
+	x.attachCachedBlocks(frags, slots, hits)
+	res := &Result{Schema: x.partialSchema(x.workCols(), true)}
+	for qi := range hits {
+		rec, err := x.workingRows(ctx, frags, hits[qi])
+		if err != nil {
+			res.Release()
+			return nil, err
+		}
+		res.Batches = append(res.Batches, rec)
+	}
+	return res, nil
+}
+
+// searchIndexParts searches the index partitions of a task for every query
+// vector: the kk best allowed rows per query vector, refined when the query
+// asks, within the query's distance range.
+func (x *executor) searchIndexParts(ctx context.Context, frags []fragVectors, slots fragSlots, pf *prefilter, kk int, it *IndexTask) ([][]vector.Hit, error) {
+	if !x.indexUsable() {
+		return nil, invalid("the task searches index %q, which this query cannot use", it.Name)
+	}
+	req, vp := x.p.req, x.p.vec
 	allow, allowErr := x.allowFunc(ctx, frags, slots, pf)
 	k := kk
 	if rf := req.RefineFactor; rf != nil && *rf > 0 {
 		k = int(min(int64(kk)*min(*rf, math.MaxInt32), math.MaxInt32))
 	}
-	lo, hi := req.Probes()
-	q := vindex.Query{
-		Column: vp.column, K: k, Metric: req.Metric,
-		MinProbes: clampInt(lo), MaxProbes: clampInt(hi),
-		Allow: allow,
-	}
-	if req.Ef != nil {
-		q.Ef = clampInt(*req.Ef)
-	}
 	ann := make([][]vector.Hit, len(vp.floats))
-	var covered func(uint64) bool
 	for qi, vec := range vp.floats {
-		q.Vector = vec
+		q := vindex.Query{Column: vp.column, Vector: vec, Allow: allow}
+		if req.Ef != nil {
+			q.Ef = clampInt(*req.Ef)
+		}
 		for want := k; ; {
 			q.K = want
-			r, err := x.opts.Indexes.Search(ctx, x.opts.Table, p.snap, q)
-			if qi == 0 && errors.Is(err, vindex.ErrNoIndex) {
-				// No index on the column, or one built for another
-				// distance type: LanceDB then searches exactly with the
-				// metric asked for.
-				return nil, false, nil
-			}
-			if errors.Is(err, vindex.ErrInvalid) {
-				return nil, true, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
-			}
-			if err != nil {
-				return nil, true, fmt.Errorf("search the index of column %q: %w", vp.column, err)
+			lists := make([][]vector.Hit, 0, len(it.Segments))
+			for _, seg := range it.Segments {
+				if qi >= len(seg.Partitions) || len(seg.Partitions[qi]) == 0 {
+					continue
+				}
+				h, err := x.opts.Indexes.SearchPartitions(ctx, x.opts.Table, seg.File, q, seg.Partitions[qi], seg.Stale)
+				if errors.Is(err, vindex.ErrInvalid) {
+					return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+				}
+				if err != nil {
+					return nil, fmt.Errorf("search index %q of column %q: %w", it.Name, vp.column, err)
+				}
+				lists = append(lists, h)
 			}
 			if err := allowErr(); err != nil {
-				return nil, true, err
+				return nil, err
 			}
-			if covered == nil {
-				if err := x.checkIndexQuery(r.Index); err != nil {
-					return nil, true, err
-				}
-				// Distances of the unindexed rows and of the refine step
-				// must be comparable with the index's (LanceDB does the
-				// same).
-				vp.metric = r.Index.Metric
-				covered = r.Covered
-				if covered == nil {
-					covered = func(uint64) bool { return true }
-				}
-			}
-			found := len(r.Hits)
-			h := dropNaN(r.Hits)
+			merged := vector.Merge(want, lists...)
+			found := len(merged)
+			h := dropNaN(merged)
 			slices.SortFunc(h, vector.Compare) // Merge's precondition, whatever the index's tie order
 			if req.RefineFactor != nil {
+				var err error
 				if h, err = x.refine(ctx, frags, slots, h, qi, kk); err != nil {
-					return nil, true, err
+					return nil, err
 				}
 			}
 			ann[qi] = inRange(h, req.LowerBound, req.UpperBound)
 			// A distance range can reject the nearest candidates; ask for
-			// more until kk survive or the index has no more to give.
+			// more until kk survive or the partitions have no more to give.
 			if len(ann[qi]) >= kk || found < want || want >= maxRangeCandidates {
 				break
 			}
 			want = min(want*4, maxRangeCandidates)
 		}
 	}
-	var tail [][]vector.Hit
-	if !req.FastSearch {
-		var pick []int
-		for i := range frags {
-			if frags[i].nLive > 0 && !covered(frags[i].id) {
-				pick = append(pick, i)
-			}
-		}
-		if len(pick) > 0 {
-			if tail, err = x.flatSearch(ctx, frags, pick, pf, kk); err != nil {
-				return nil, true, err
-			}
-		}
-	}
-	hits = make([][]vector.Hit, len(ann))
-	for qi := range ann {
-		var t []vector.Hit
-		if tail != nil {
-			t = tail[qi]
-		}
-		hits[qi] = mergeUnique(kk, ann[qi], t)
-	}
-	x.attachCachedBlocks(frags, slots, hits)
-	return hits, true, nil
+	return ann, nil
 }
 
 // maxRangeCandidates bounds how many index candidates a search with a

@@ -55,12 +55,6 @@ func takeRows(ctx context.Context, mem memory.Allocator, rec arrow.RecordBatch, 
 	return array.NewRecordBatch(rec.Schema(), cols, int64(len(idx))), nil
 }
 
-// emptyRows is a batch of n rows and no columns: the starting point when a
-// query needs no table column.
-func emptyRows(n int) arrow.RecordBatch {
-	return array.NewRecordBatch(arrow.NewSchema(nil, nil), nil, int64(n))
-}
-
 // project builds the output batch from a working batch. queryIndex ≥ 0
 // prepends the query_index column.
 func (p *plan) project(ctx context.Context, mem memory.Allocator, work arrow.RecordBatch, queryIndex int) (arrow.RecordBatch, error) {

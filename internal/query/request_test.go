@@ -71,6 +71,11 @@ func TestParseRequest(t *testing.T) {
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("got  %+v\nwant %+v", got, tc.want)
 			}
+			// What the query node sends to executors parses back the same.
+			back, err := ParseRequest(EncodeRequest(got))
+			if err != nil || !reflect.DeepEqual(back, got) {
+				t.Fatalf("EncodeRequest round trip: %+v, %v\nencoded %s", back, err, EncodeRequest(got))
+			}
 		})
 	}
 }

@@ -12,16 +12,20 @@ import (
 	"github.com/sarissa-db/sarissa/internal/table"
 )
 
-// scanWork streams working batches over every live row in scan order
-// (fragments in manifest order, rows by offset): the given table columns,
-// plus _rowid and _rowoffset when the plan needs them. fn owns nothing;
+// scanWork streams working batches over the live rows of the given
+// fragments (nil: all) in scan order (fragments in manifest order, rows by
+// offset): the given table columns, plus _rowid and _rowoffset when the
+// plan needs them. _rowoffset counts live rows from the start of the
+// table, so a scan of some fragments needs frags (liveFragments) to place
+// them; a scan of all fragments counts as it goes. fn owns nothing;
 // returning false stops the scan.
-func (x *executor) scanWork(ctx context.Context, cols []string, withRowID bool, fn func(work arrow.RecordBatch) (bool, error)) error {
+func (x *executor) scanWork(ctx context.Context, cols []string, fragments []uint64, frags []fragVectors, withRowID bool, fn func(work arrow.RecordBatch) (bool, error)) error {
 	p := x.p
 	if cols == nil {
 		cols = []string{}
 	}
-	sc, err := p.snap.Scan(ctx, table.ScanOptions{Columns: cols, WithRowID: withRowID || p.needRowID})
+	needRowID := withRowID || p.needRowID || (p.needRowOf && fragments != nil)
+	sc, err := p.snap.Scan(ctx, table.ScanOptions{Columns: cols, WithRowID: needRowID, Fragments: fragments})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}
@@ -37,9 +41,15 @@ func (x *executor) scanWork(ctx context.Context, cols []string, withRowID bool, 
 		}
 		work := rec
 		if p.needRowOf {
-			offs := make([]uint64, rec.NumRows())
-			for i := range offs {
-				offs[i] = offset + uint64(i)
+			var offs []uint64
+			if fragments == nil {
+				offs = make([]uint64, rec.NumRows())
+				for i := range offs {
+					offs[i] = offset + uint64(i)
+				}
+			} else {
+				addrs := rec.Column(rec.Schema().FieldIndices(colRowID)[0]).(*array.Uint64).Uint64Values()
+				offs = rowOffsets(frags, addrs)
 			}
 			work = withColumns(rec, []arrow.Field{rowOffsetField()}, []arrow.Array{uint64Array(x.opts.Allocator, offs)})
 			rec.Release()
@@ -60,7 +70,7 @@ func (x *executor) filterMasks(ctx context.Context) (map[uint64]bitset, error) {
 	for _, f := range x.p.snap.Lance().Fragments() {
 		masks[f.GetId()] = newBitset(int(f.GetPhysicalRows()))
 	}
-	err := x.scanWork(ctx, x.p.filterCols, true, func(work arrow.RecordBatch) (bool, error) {
+	err := x.scanWork(ctx, x.p.filterCols, nil, nil, true, func(work arrow.RecordBatch) (bool, error) {
 		mask, err := x.p.filter.EvalPredicate(ctx, work, x.opts.Allocator)
 		if err != nil {
 			return false, fmt.Errorf("%w: filter %q: %w", ErrInvalidRequest, x.p.req.Filter, err)
@@ -80,21 +90,30 @@ func (x *executor) filterMasks(ctx context.Context) (map[uint64]bitset, error) {
 	return masks, err
 }
 
-// runScan executes a query without a vector: rows in scan order, filtered,
-// then offset and limit (k), then projected.
-func (x *executor) runScan(ctx context.Context) (*Result, error) {
+// scanTask runs the scan part of a plain query on a plan executor: the
+// task's fragments in manifest order, filtered, until offset + k rows
+// matched. The rows keep the columns the projection reads, _rowid (the
+// query node orders parts by it) and _rowoffset when the plan reads it.
+func (x *executor) scanTask(ctx context.Context, t Task) (*Result, error) {
 	p, req, mem := x.p, x.p.req, x.opts.Allocator
-	res := &Result{Schema: p.outSchema}
-	if req.K == 0 || len(p.out) == 0 {
-		// LanceDB returns no rows for limit 0 and for an empty selection.
+	schema := x.partialSchema(p.readCols, false)
+	res := &Result{Schema: schema}
+	if req.K == 0 || len(p.out) == 0 || len(t.Fragments) == 0 {
 		return res, nil
+	}
+	var frags []fragVectors
+	if p.needRowOf {
+		var err error
+		if frags, err = x.liveFragments(ctx); err != nil {
+			return nil, err
+		}
 	}
 	cols := p.readCols
 	for _, c := range p.filterCols {
 		cols = appendUnique(cols, c)
 	}
-	skip, left := req.Offset, req.K
-	err := x.scanWork(ctx, cols, false, func(work arrow.RecordBatch) (bool, error) {
+	left := satAdd(req.Offset, req.K)
+	err := x.scanWork(ctx, cols, t.Fragments, frags, true, func(work arrow.RecordBatch) (bool, error) {
 		var idx []int32
 		if p.filter != nil {
 			mask, err := p.filter.EvalPredicate(ctx, work, mem)
@@ -103,33 +122,28 @@ func (x *executor) runScan(ctx context.Context) (*Result, error) {
 			}
 			idx = selected(mask)
 			mask.Release()
+			if len(idx) == 0 {
+				return true, nil
+			}
 		}
-		n := int64(work.NumRows())
+		n := work.NumRows()
 		if idx != nil {
 			n = int64(len(idx))
 		}
-		if skip >= n {
-			skip -= n
-			return true, nil
-		}
-		if skip > 0 || left < n {
+		if left < n {
 			if idx == nil {
 				idx = make([]int32, work.NumRows())
 				for i := range idx {
 					idx[i] = int32(i)
 				}
 			}
-			idx = cut(idx, skip, left)
-			skip = 0
-		}
-		if idx != nil && len(idx) == 0 {
-			return left > 0, nil
+			idx = idx[:left]
 		}
 		sub, err := takeRows(ctx, mem, work, idx)
 		if err != nil {
 			return false, err
 		}
-		out, err := p.project(ctx, mem, sub, -1)
+		out, err := reshape(sub, schema)
 		sub.Release()
 		if err != nil {
 			return false, err
@@ -143,4 +157,17 @@ func (x *executor) runScan(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+// reshape returns the columns of rec that schema names, in its order.
+func reshape(rec arrow.RecordBatch, schema *arrow.Schema) (arrow.RecordBatch, error) {
+	cols := make([]arrow.Array, schema.NumFields())
+	for i, f := range schema.Fields() {
+		idx := rec.Schema().FieldIndices(f.Name)
+		if len(idx) == 0 {
+			return nil, fmt.Errorf("query: working batch lacks column %q", f.Name)
+		}
+		cols[i] = rec.Column(idx[len(idx)-1])
+	}
+	return array.NewRecordBatch(schema, cols, rec.NumRows()), nil
 }

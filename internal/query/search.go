@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sarissa-db/sarissa/internal/table"
@@ -23,55 +25,6 @@ const chunkRows = 1 << 14
 type executor struct {
 	p    *plan
 	opts Options
-}
-
-// runVector executes a vector search: the k+offset nearest rows per query
-// vector, then (post-)filtering, offset, limit and projection of the
-// winners. The search goes through the column's vector index when there is
-// one (searchIndexed), else it is exact over every live row (flatSearch).
-func (x *executor) runVector(ctx context.Context) (*Result, error) {
-	p := x.p
-	res := &Result{Schema: p.outSchema}
-	frags, err := x.liveFragments(ctx)
-	if err != nil {
-		return nil, err
-	}
-	pf := x.newPrefilter(frags)
-	req := p.req
-	kk := int(min(satAdd(req.K, req.Offset), math.MaxInt32)) // candidates before offset and post-filter
-	hits, indexed, err := x.searchIndexed(ctx, frags, pf, kk)
-	if err != nil {
-		return nil, err
-	}
-	if !indexed {
-		if req.FastSearch {
-			// fast_search reads only indexed rows, and no index covers any.
-			return res, nil
-		}
-		all := make([]int, len(frags))
-		for i := range all {
-			all[i] = i
-		}
-		if hits, err = x.flatSearch(ctx, frags, all, pf, kk); err != nil {
-			return nil, err
-		}
-	}
-	for qi := range req.Vectors {
-		rec, err := x.materialize(ctx, frags, hits[qi], qi)
-		if err != nil {
-			res.Release()
-			return nil, err
-		}
-		if rec == nil {
-			continue
-		}
-		if rec.NumRows() == 0 {
-			rec.Release()
-			continue
-		}
-		res.Batches = append(res.Batches, rec)
-	}
-	return res, nil
 }
 
 // flatSearch computes the kk nearest eligible rows of the picked fragments
@@ -329,109 +282,121 @@ func (s *scanState) scanSparse(f *fragVectors, start, end int) {
 	}
 }
 
-// materialize turns the hits of one query vector into an output batch:
-// reads the needed columns of the winning rows, post-filters, applies offset
-// and limit, and projects. It returns nil when no row remains.
-func (x *executor) materialize(ctx context.Context, frags []fragVectors, hits []vector.Hit, qi int) (arrow.RecordBatch, error) {
-	p, req, mem := x.p, x.p.req, x.opts.Allocator
-	if !p.postfilter {
-		hits = cut(hits, req.Offset, req.K)
-	}
-	cols := p.readCols
-	if p.postfilter {
-		for _, c := range p.filterCols {
+// workCols are the table columns a search task returns for its rows: those
+// the output reads and, under a post-filter, those the filter reads, in
+// plan order.
+func (x *executor) workCols() []string {
+	cols := x.p.readCols
+	if x.p.postfilter {
+		for _, c := range x.p.filterCols {
 			cols = appendUnique(cols, c)
 		}
+	}
+	return cols
+}
+
+// workSchema is the schema of the working batches a search or scan task
+// returns: the given table columns, then _rowid, then _distance (searches),
+// then _rowoffset when the plan reads it. Every part of a task returns
+// exactly this schema, so the query node can concatenate them.
+func (x *executor) partialSchema(cols []string, withDistance bool) *arrow.Schema {
+	p := x.p
+	fields := make([]arrow.Field, 0, len(cols)+3)
+	for _, c := range cols {
+		fields = append(fields, p.schema.Field(p.schema.FieldIndices(c)[0]))
+	}
+	fields = append(fields, rowIDField())
+	if withDistance {
+		fields = append(fields, distanceField())
+	}
+	if p.needRowOf {
+		fields = append(fields, rowOffsetField())
+	}
+	return arrow.NewSchema(fields, nil)
+}
+
+// workingRows reads the working columns of a search task's hits (nearest
+// first): the searched vectors from the blocks in memory, cacheable columns
+// from the cache, the rest from storage.
+func (x *executor) workingRows(ctx context.Context, frags []fragVectors, hits []vector.Hit) (arrow.RecordBatch, error) {
+	p, mem := x.p, x.opts.Allocator
+	cols := x.workCols()
+	schema := x.partialSchema(cols, true)
+	if len(hits) == 0 {
+		return emptyBatch(mem, schema), nil
 	}
 	addrs := make([]uint64, len(hits))
 	dists := make([]float32, len(hits))
 	for i, h := range hits {
 		addrs[i], dists[i] = h.Addr, h.Dist
 	}
-	if len(hits) == 0 {
-		return nil, nil
-	}
 	byID := make(map[uint64]*fragVectors, len(frags))
 	for i := range frags {
 		byID[frags[i].id] = &frags[i]
 	}
-	// The searched vectors come from the blocks in memory, cacheable
-	// columns from the cache, the rest from storage.
-	var fields []arrow.Field
-	var extra []arrow.Array
-	var cached, stored []string
+	arrays := make([]arrow.Array, 0, schema.NumFields())
+	defer func() {
+		for _, a := range arrays {
+			if a != nil {
+				a.Release()
+			}
+		}
+	}()
+	var stored []string
+	var storedAt []int
 	for _, c := range cols {
+		var a arrow.Array
 		switch {
 		case c == p.vec.column:
-			if a, ok := x.vectorsFromBlocks(addrs, byID); ok {
-				fields = append(fields, p.schema.Field(p.schema.FieldIndices(c)[0]))
-				extra = append(extra, a)
-				continue
+			if v, ok := x.vectorsFromBlocks(addrs, byID); ok {
+				a = v
 			}
-			stored = append(stored, c)
 		case x.cacheableColumn(c, x.maxPhysical(frags)):
-			cached = append(cached, c)
-		default:
-			stored = append(stored, c)
-		}
-	}
-	var base arrow.RecordBatch
-	if len(stored) == 0 {
-		base = emptyRows(len(hits))
-	} else {
-		var err error
-		base, err = p.snap.Take(ctx, addrs, stored)
-		if err == nil && base.NumRows() != int64(len(hits)) {
-			base.Release()
-			err = fmt.Errorf("got %d of %d rows", base.NumRows(), len(hits))
-		}
-		if err != nil {
-			for _, e := range extra {
-				e.Release()
-			}
-			return nil, fmt.Errorf("read result rows: %w", err)
-		}
-	}
-	if len(cached) > 0 {
-		for _, c := range cached {
-			a, err := x.takeCached(ctx, c, addrs, byID)
+			v, err := x.takeCached(ctx, c, addrs, byID)
 			if err != nil {
-				base.Release()
-				for _, e := range extra {
-					e.Release()
-				}
 				return nil, err
 			}
-			fields = append(fields, p.schema.Field(p.schema.FieldIndices(c)[0]))
-			extra = append(extra, a)
+			a = v
 		}
+		if a == nil {
+			stored = append(stored, c)
+			storedAt = append(storedAt, len(arrays))
+		}
+		arrays = append(arrays, a)
 	}
-	fields = append(fields, rowIDField(), distanceField())
-	extra = append(extra, uint64Array(mem, addrs), float32Array(mem, dists))
-	if p.needRowOf {
-		fields = append(fields, rowOffsetField())
-		extra = append(extra, uint64Array(mem, rowOffsets(frags, addrs)))
-	}
-	work := withColumns(base, fields, extra)
-	base.Release()
-	defer work.Release()
-
-	var idx []int32
-	if p.postfilter {
-		mask, err := p.filter.EvalPredicate(ctx, work, mem)
+	if len(stored) > 0 {
+		base, err := p.snap.Take(ctx, addrs, stored)
 		if err != nil {
-			return nil, fmt.Errorf("%w: filter %q: %w", ErrInvalidRequest, req.Filter, err)
+			return nil, fmt.Errorf("read result rows: %w", err)
 		}
-		idx = selected(mask)
-		mask.Release()
-		idx = cut(idx, req.Offset, req.K)
+		defer base.Release()
+		if base.NumRows() != int64(len(hits)) {
+			return nil, fmt.Errorf("read result rows: got %d of %d rows", base.NumRows(), len(hits))
+		}
+		for j, c := range stored {
+			col := base.Column(base.Schema().FieldIndices(c)[0])
+			col.Retain()
+			arrays[storedAt[j]] = col
+		}
 	}
-	sub, err := takeRows(ctx, mem, work, idx)
-	if err != nil {
-		return nil, err
+	arrays = append(arrays, uint64Array(mem, addrs), float32Array(mem, dists))
+	if p.needRowOf {
+		arrays = append(arrays, uint64Array(mem, rowOffsets(frags, addrs)))
 	}
-	defer sub.Release()
-	return p.project(ctx, mem, sub, qi)
+	return array.NewRecordBatch(schema, arrays, int64(len(hits))), nil
+}
+
+// emptyBatch is a batch of schema with no rows.
+func emptyBatch(mem memory.Allocator, schema *arrow.Schema) arrow.RecordBatch {
+	cols := make([]arrow.Array, schema.NumFields())
+	for i, f := range schema.Fields() {
+		cols[i] = array.MakeArrayOfNull(mem, f.Type, 0)
+	}
+	rec := array.NewRecordBatch(schema, cols, 0)
+	for _, c := range cols {
+		c.Release()
+	}
+	return rec
 }
 
 // cut applies offset and limit to a result list.

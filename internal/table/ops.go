@@ -77,7 +77,13 @@ func (s *Snapshot) Count(ctx context.Context, filter string) (int64, error) {
 	if filter == "" {
 		return s.NumRows(), nil
 	}
-	sc, err := s.Scan(ctx, ScanOptions{Columns: []string{}, Filter: filter})
+	return s.CountFragments(ctx, filter, nil)
+}
+
+// CountFragments returns the number of live rows of the given fragments
+// (nil: all) matching filter (all rows if empty).
+func (s *Snapshot) CountFragments(ctx context.Context, filter string, fragments []uint64) (int64, error) {
+	sc, err := s.Scan(ctx, ScanOptions{Columns: []string{}, Filter: filter, Fragments: fragments})
 	if err != nil {
 		return 0, err
 	}

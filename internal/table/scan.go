@@ -123,8 +123,15 @@ func (s *Snapshot) Scan(ctx context.Context, opts ScanOptions) (*Scanner, error)
 		outFields = append(outFields, arrow.Field{Name: RowIDColumn, Type: arrow.PrimitiveTypes.Uint64})
 	}
 	sc.out = arrow.NewSchema(outFields, nil)
+	var want map[uint64]bool
+	if opts.Fragments != nil {
+		want = make(map[uint64]bool, len(opts.Fragments))
+		for _, id := range opts.Fragments {
+			want[id] = true
+		}
+	}
 	for _, f := range s.ls.Fragments() {
-		if opts.Fragments == nil || slices.Contains(opts.Fragments, f.GetId()) {
+		if want == nil || want[f.GetId()] {
 			sc.frags = append(sc.frags, f)
 		}
 	}
