@@ -321,7 +321,7 @@ func (x *executor) gather(ctx context.Context, c *candidates, qi int, rows []can
 		n += int32(b.NumRows())
 		batches = append(batches, b)
 	}
-	whole, err := concatBatches(mem, batches)
+	whole, err := ConcatBatches(mem, batches)
 	if err != nil {
 		return nil, err
 	}
@@ -333,9 +333,9 @@ func (x *executor) gather(ctx context.Context, c *candidates, qi int, rows []can
 	return takeRows(ctx, mem, whole, idx)
 }
 
-// concatBatches returns batches of one schema as one batch (a new
+// ConcatBatches returns batches of one schema as one batch (a new
 // reference).
-func concatBatches(mem memory.Allocator, batches []arrow.RecordBatch) (arrow.RecordBatch, error) {
+func ConcatBatches(mem memory.Allocator, batches []arrow.RecordBatch) (arrow.RecordBatch, error) {
 	if len(batches) == 1 {
 		batches[0].Retain()
 		return batches[0], nil
