@@ -42,10 +42,12 @@ func chainEdits(edits ...indexEdit) indexEdit {
 
 // editIndexSection returns the index section for the next manifest: base's
 // bytes unchanged when edit is nil, otherwise the edited list re-encoded
-// (nil when the list ends up empty, as Lance writes no empty section).
+// (nil when the list ends up empty, as Lance writes no empty section). A
+// base without a section is edited as an empty list, so the first
+// CreateIndex is kept.
 func editIndexSection(ctx context.Context, base *Manifest, edit indexEdit) ([]byte, error) {
 	raw, err := base.IndexSectionBytes(ctx)
-	if err != nil || raw == nil || edit == nil {
+	if err != nil || edit == nil {
 		return raw, err
 	}
 	ixs, err := base.Indices(ctx)
