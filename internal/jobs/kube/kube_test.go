@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/sarissa-db/sarissa/internal/jobs"
@@ -288,5 +290,17 @@ func TestWait(t *testing.T) {
 	defer cancel()
 	if _, err := e.l.Wait(short, compactSpec.Name(), time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Wait for a job that never ends: %v, want the context's error", err)
+	}
+}
+
+func TestNewClientErrors(t *testing.T) {
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	t.Setenv("KUBERNETES_SERVICE_PORT", "")
+	if _, err := NewClient(""); !errors.Is(err, rest.ErrNotInCluster) {
+		t.Errorf("NewClient outside a pod: %v, want rest.ErrNotInCluster", err)
+	}
+	missing := filepath.Join(t.TempDir(), "kubeconfig")
+	if _, err := NewClient(missing); err == nil || !strings.Contains(err.Error(), missing) {
+		t.Errorf("NewClient with a missing kubeconfig: %v", err)
 	}
 }
