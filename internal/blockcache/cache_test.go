@@ -245,6 +245,67 @@ func TestWriteThroughForgetsAttributes(t *testing.T) {
 	wantRange(t, c, dataKey, 0, -1, v1)
 }
 
+// TestWritesThroughDecoratorsNeverLeaveStaleData overwrites a cacheable key
+// through one decorator while readers read it through another sharing the
+// tiers and namespace: every read is one version whole, and once the writes
+// stop, both decorators serve the last one.
+func TestWritesThroughDecoratorsNeverLeaveStaleData(t *testing.T) {
+	inner := memory.New()
+	mem := newMemTier(t, 1<<20)
+	disk := openDisk(t, DiskConfig{Dir: t.TempDir(), Budget: 1 << 20})
+	cfg := Config{BlockSize: 64, Cacheable: func(string) bool { return true }}
+	writer := newCache(t, inner, cfg, Deps{Memory: mem, Disk: disk})
+	reader := newCache(t, inner, cfg, Deps{Memory: mem, Disk: disk})
+	versions := make([][]byte, 40)
+	for i := range versions {
+		versions[i] = content(byte(100+i), 300+i*7)
+	}
+	mustPut(t, writer, dataKey, versions[0])
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(done)
+		for _, v := range versions[1:] {
+			if err := writer.Put(t.Context(), dataKey, bytes.NewReader(v)); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	for range 3 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				got, err := objstore.ReadAll(t.Context(), reader, dataKey)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				match := false
+				for _, v := range versions {
+					match = match || bytes.Equal(got, v)
+				}
+				if !match {
+					t.Errorf("read %d bytes matching no version", len(got))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	last := versions[len(versions)-1]
+	for _, c := range []*Bucket{reader, writer} {
+		wantRange(t, c, dataKey, 0, -1, last)
+		if a, err := c.Stat(t.Context(), dataKey); err != nil || a.Size != int64(len(last)) {
+			t.Fatalf("Stat after the writes: %+v, %v", a, err)
+		}
+	}
+}
+
 // TestConcurrentReadersShareOneLoad holds the first load of a block in the
 // inner bucket until every other reader is waiting for it.
 func TestConcurrentReadersShareOneLoad(t *testing.T) {

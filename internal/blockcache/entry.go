@@ -110,6 +110,12 @@ func readUvarint(b []byte) (uint64, []byte, error) {
 	if n <= 0 {
 		return 0, nil, corruptf("bad varint")
 	}
+	// Refuse padded encodings, so that each key has one byte form and
+	// so one file name.
+	var minimal [binary.MaxVarintLen64]byte
+	if n != binary.PutUvarint(minimal[:], v) {
+		return 0, nil, corruptf("non-minimal varint")
+	}
 	return v, b[n:], nil
 }
 
