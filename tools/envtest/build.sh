@@ -73,6 +73,9 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 done
 build kube-apiserver "$here/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver "$k8s_version" "${k8s_ldflags# }"
 
-"$outdir/etcd" --version | head -n 1
+# Not `| head -n 1`: under pipefail, etcd dying of SIGPIPE when head has
+# read its line would fail the script (exit 141), depending on timing.
+etcd_about="$("$outdir/etcd" --version)"
+echo "${etcd_about%%$'\n'*}"
 "$outdir/kube-apiserver" --version
 echo "envtest: KUBEBUILDER_ASSETS=$outdir"
