@@ -439,35 +439,37 @@ func TestStaleDeleteConflictsWithCompaction(t *testing.T) {
 // interleaving, every commit either lands or fails cleanly, the delete is
 // never lost and no appended row is.
 func TestCompactRacesWithWriters(t *testing.T) {
-	buckets(t, func(t *testing.T, b objstore.Bucket) {
-		ctx := context.Background()
-		opts, _ := checkedOpts(t)
-		tb := mixedTable(t, b, opts)
-		before := mustLatest(t, tb)
-		var wg sync.WaitGroup
-		var compactErr, deleteErr, appendErr error
-		var deleted int64
-		wg.Go(func() { _, compactErr = tb.Compact(ctx, table.CompactOptions{}) })
-		wg.Go(func() { _, deleted, deleteErr = tb.Delete(ctx, "id = 750 OR id = 1800") })
-		wg.Go(func() {
-			rr := datagen.Reader(opts.Allocator, 5, 6000, 30, 30)
-			defer rr.Release()
-			_, _, appendErr = tb.Append(ctx, rr)
-		})
-		wg.Wait()
-		if deleteErr != nil || appendErr != nil || deleted != 2 {
-			t.Fatalf("delete: %d rows, %v; append: %v", deleted, deleteErr, appendErr)
-		}
-		if compactErr != nil && !errors.Is(compactErr, lance.ErrIncompatibleConflict) {
-			t.Fatalf("compaction: %v", compactErr)
-		}
-		after := mustLatest(t, tb)
-		if n, err := after.Count(ctx, "id = 750 OR id = 1800"); err != nil || n != 0 || after.NumRows() != before.NumRows()-2+30 {
-			t.Fatalf("after the race: deleted rows counted %d (%v), rows %d", n, err, after.NumRows())
-		}
-		if n, err := after.Count(ctx, "id >= 6000"); err != nil || n != 30 {
-			t.Fatalf("appended rows: %d, %v", n, err)
-		}
-		checkNoOrphans(t, tb)
+	buckets(t, compactRacesWithWriters)
+}
+
+func compactRacesWithWriters(t *testing.T, b objstore.Bucket) {
+	ctx := context.Background()
+	opts, _ := checkedOpts(t)
+	tb := mixedTable(t, b, opts)
+	before := mustLatest(t, tb)
+	var wg sync.WaitGroup
+	var compactErr, deleteErr, appendErr error
+	var deleted int64
+	wg.Go(func() { _, compactErr = tb.Compact(ctx, table.CompactOptions{}) })
+	wg.Go(func() { _, deleted, deleteErr = tb.Delete(ctx, "id = 750 OR id = 1800") })
+	wg.Go(func() {
+		rr := datagen.Reader(opts.Allocator, 5, 6000, 30, 30)
+		defer rr.Release()
+		_, _, appendErr = tb.Append(ctx, rr)
 	})
+	wg.Wait()
+	if deleteErr != nil || appendErr != nil || deleted != 2 {
+		t.Fatalf("delete: %d rows, %v; append: %v", deleted, deleteErr, appendErr)
+	}
+	if compactErr != nil && !errors.Is(compactErr, lance.ErrIncompatibleConflict) {
+		t.Fatalf("compaction: %v", compactErr)
+	}
+	after := mustLatest(t, tb)
+	if n, err := after.Count(ctx, "id = 750 OR id = 1800"); err != nil || n != 0 || after.NumRows() != before.NumRows()-2+30 {
+		t.Fatalf("after the race: deleted rows counted %d (%v), rows %d", n, err, after.NumRows())
+	}
+	if n, err := after.Count(ctx, "id >= 6000"); err != nil || n != 30 {
+		t.Fatalf("appended rows: %d, %v", n, err)
+	}
+	checkNoOrphans(t, tb)
 }
