@@ -131,7 +131,7 @@ func (c Config) withDefaults() Config {
 		v := DefaultTTLSecondsAfterFinished
 		c.TTLSecondsAfterFinished = &v
 	}
-	if c.ConfigMap != "" && c.ConfigKey == "" {
+	if c.ConfigMap != "" && c.ConfigKey == "" && c.ConfigPath != "" {
 		c.ConfigKey = path.Base(c.ConfigPath)
 	}
 	return c
@@ -207,8 +207,11 @@ func (c Config) validateConfigFile() field.ErrorList {
 	for _, msg := range validation.IsDNS1123Subdomain(c.ConfigMap) {
 		errs = append(errs, field.Invalid(field.NewPath("config_map"), c.ConfigMap, msg))
 	}
-	for _, msg := range validation.IsConfigMapKey(c.ConfigKey) {
-		errs = append(errs, field.Invalid(field.NewPath("config_key"), c.ConfigKey, msg))
+	if c.ConfigPath != "" || c.ConfigKey != "" {
+		// Without a path there is no default key to complain about.
+		for _, msg := range validation.IsConfigMapKey(c.ConfigKey) {
+			errs = append(errs, field.Invalid(field.NewPath("config_key"), c.ConfigKey, msg))
+		}
 	}
 	return errs
 }
