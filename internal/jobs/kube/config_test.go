@@ -45,7 +45,7 @@ func TestConfigValidate(t *testing.T) {
 		{"empty command word", func(c *Config) { c.Command = []string{"sarissa", ""} }, "command: Invalid value"},
 		{"service account", func(c *Config) { c.ServiceAccountName = "Bad Account" }, "service_account_name: Invalid value"},
 		{"relative config path", func(c *Config) { c.ConfigPath = "etc/sarissa.yaml" }, "config_path: Invalid value"},
-		{"config map without path", func(c *Config) { c.ConfigMap = "sarissa-config" }, "[config_path: Required value: config_map is mounted there]"},
+		{"config map without path", func(c *Config) { c.ConfigMap = "sarissa-config" }, "configuration: config_path: Required value: config_map is mounted there"},
 		{"config key without map", func(c *Config) { c.ConfigPath = "/etc/s.yaml"; c.ConfigKey = "s.yaml" }, "config_key: Invalid value"},
 		{"bad config map name", func(c *Config) { c.ConfigPath = "/etc/s.yaml"; c.ConfigMap = "Bad_Name" }, "config_map: Invalid value"},
 		{"bad config key", func(c *Config) { c.ConfigPath = "/etc/s.yaml"; c.ConfigMap = "cm"; c.ConfigKey = "a/b" }, "config_key: Invalid value"},
