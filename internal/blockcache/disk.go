@@ -376,9 +376,8 @@ type pendingEntry struct {
 // prepare writes the entry for k to a temporary file. It returns nil, nil
 // when the entry could never fit the budget.
 func (d *DiskTier) prepare(k cacheKey, payload []byte) (*pendingEntry, error) {
-	kb := k.appendBinary(nil)
-	data := encodeEntry(k, payload)
-	size := accounted(len(data))
+	head := encodeHead(k, payload)
+	size := accounted(len(head) + len(payload))
 	if size > d.budget {
 		return nil, nil
 	}
@@ -386,7 +385,10 @@ func (d *DiskTier) prepare(k cacheKey, payload []byte) (*pendingEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("block cache: write disk entry: %w", err)
 	}
-	_, err = f.Write(data)
+	_, err = f.Write(head)
+	if err == nil {
+		_, err = f.Write(payload)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -394,7 +396,7 @@ func (d *DiskTier) prepare(k cacheKey, payload []byte) (*pendingEntry, error) {
 		os.Remove(f.Name())
 		return nil, fmt.Errorf("block cache: write disk entry: %w", err)
 	}
-	return &pendingEntry{d: d, id: sha256.Sum256(kb), tmp: f.Name(), size: size}, nil
+	return &pendingEntry{d: d, id: sha256.Sum256(head[entryHeaderSize:]), tmp: f.Name(), size: size}, nil
 }
 
 // commit renames the entry into place and indexes it, evicting as needed.

@@ -158,8 +158,14 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // encodeEntry returns the file content for key and payload.
 func encodeEntry(key cacheKey, payload []byte) []byte {
+	return append(encodeHead(key, payload), payload...)
+}
+
+// encodeHead returns the header and key of the entry for key and payload:
+// everything but the payload, so a writer need not copy the payload.
+func encodeHead(key cacheKey, payload []byte) []byte {
 	kb := key.appendBinary(nil)
-	buf := make([]byte, entryHeaderSize, entryHeaderSize+len(kb)+len(payload))
+	buf := make([]byte, entryHeaderSize, entryHeaderSize+len(kb))
 	copy(buf, entryMagic)
 	binary.LittleEndian.PutUint16(buf[4:], entryVersion)
 	binary.LittleEndian.PutUint32(buf[8:], uint32(len(kb)))
@@ -167,8 +173,7 @@ func encodeEntry(key cacheKey, payload []byte) []byte {
 	binary.LittleEndian.PutUint32(buf[16:], crc32.Checksum(payload, castagnoli))
 	hc := crc32.Update(crc32.Checksum(buf[:20], castagnoli), castagnoli, kb)
 	binary.LittleEndian.PutUint32(buf[20:], hc)
-	buf = append(buf, kb...)
-	return append(buf, payload...)
+	return append(buf, kb...)
 }
 
 // entryHeader is the fixed head of an entry, parsed.

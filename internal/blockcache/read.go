@@ -237,12 +237,16 @@ func (b *Bucket) loadOwned(ctx context.Context, a objstore.Attrs, sn snapshot, f
 		for j, data := range blocks {
 			i := need[j]
 			b.mem.putBlock(keys[i], data)
-			if b.disk != nil {
-				if err := b.disk.put(keys[i], data); err != nil {
+			done(i, data)
+		}
+		// Waiters have their blocks already; only this caller pays for
+		// the disk writes.
+		if b.disk != nil {
+			for j, data := range blocks {
+				if err := b.disk.put(keys[need[j]], data); err != nil {
 					b.log.Warn("block cache: block not cached on disk", "namespace", b.ns, "key", a.Key, "err", err)
 				}
 			}
-			done(i, data)
 		}
 		need = need[run:]
 	}
