@@ -29,7 +29,8 @@ type CompactOptions struct {
 	DisableMaterializeDeletions bool
 	// MaterializeDeletionsThreshold is the fraction of a fragment's physical
 	// rows that must be deleted (strictly more) for it to be rewritten on
-	// its own (DefaultMaterializeDeletionsThreshold).
+	// its own (DefaultMaterializeDeletionsThreshold; 0 selects it, so use a
+	// tiny positive value to rewrite every fragment with any deletion).
 	MaterializeDeletionsThreshold float64
 	// MaxRowsPerFile and MaxBytesPerFile bound the data files written, as
 	// for appends (the table's Options). The effective target is at most
