@@ -374,11 +374,12 @@ type pendingEntry struct {
 }
 
 // prepare writes the entry for k to a temporary file. It returns nil, nil
-// when the entry could never fit the budget.
+// when the entry could never fit the budget, or could not be read back
+// (a key beyond the decoder's limit).
 func (d *DiskTier) prepare(k cacheKey, payload []byte) (*pendingEntry, error) {
 	head := encodeHead(k, payload)
 	size := accounted(len(head) + len(payload))
-	if size > d.budget {
+	if size > d.budget || len(head)-entryHeaderSize > maxKeyLen || len(payload) > maxPayloadLen {
 		return nil, nil
 	}
 	f, err := os.CreateTemp(filepath.Join(d.dir, tmpDir), tmpPattern)

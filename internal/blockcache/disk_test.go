@@ -222,6 +222,15 @@ func TestDiskTierSkipsWhatCannotFit(t *testing.T) {
 	if st := disk.Stats(); st.Entries != 1 || st.Bytes != diskAllocUnit {
 		t.Fatalf("stats %+v", st)
 	}
+	// A key the decoder would refuse is not written at all, budget or not.
+	roomy := openDisk(t, DiskConfig{Dir: t.TempDir(), Budget: 1 << 20})
+	huge := cacheKey{kind: kindAttrs, ns: "n", key: string(make([]byte, maxKeyLen))}
+	if err := roomy.put(huge, nil); err != nil {
+		t.Fatal(err)
+	}
+	if roomy.Stats().Entries != 0 {
+		t.Fatal("an entry with an oversized key was stored")
+	}
 }
 
 // TestWarmRestartDoesNotServeDeletedThroughCache checks that a delete
