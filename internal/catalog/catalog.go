@@ -109,6 +109,10 @@ type Deps struct {
 	Table table.Options
 	// Logger receives drop/rename progress and cleanup failures.
 	Logger *slog.Logger
+	// WrapBucket, if set, decorates every bucket the catalog opens; loc is
+	// the location URL the bucket is rooted at (plan executors put their
+	// block cache there).
+	WrapBucket func(loc string, b objstore.Bucket) (objstore.Bucket, error)
 }
 
 // Catalog resolves databases and tables. It is safe for concurrent use.
@@ -117,6 +121,7 @@ type Catalog struct {
 	res    *location.Resolver
 	topts  table.Options
 	logger *slog.Logger
+	wrap   func(loc string, b objstore.Bucket) (objstore.Bucket, error)
 
 	defaultLoc location.Location // valid when cfg.DefaultLocation != ""
 
@@ -146,6 +151,7 @@ func New(cfg Config, deps Deps) (*Catalog, error) {
 		res:     res,
 		topts:   deps.Table,
 		logger:  logger,
+		wrap:    deps.WrapBucket,
 		buckets: map[string]objstore.Bucket{},
 		tables:  map[string]*table.Table{},
 	}
@@ -207,6 +213,11 @@ func (c *Catalog) bucket(ctx context.Context, loc string) (objstore.Bucket, erro
 	b, err := c.res.Open(ctx, loc)
 	if err != nil {
 		return nil, err
+	}
+	if c.wrap != nil {
+		if b, err = c.wrap(loc, b); err != nil {
+			return nil, err
+		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
