@@ -79,7 +79,8 @@ func TestTableOfKey(t *testing.T) {
 		{"a/b/t.lance/_versions/x", "a$b$t", true},
 		{"t.lance/data/x.lance", "", false},
 		{"x/_versions/1", "", false},
-		{".hidden.lance/_versions/1", "", false},
+		{"bad name.lance/_versions/1", "", false},
+		{"bad ns/t.lance/_versions/1", "", false},
 	} {
 		id, ok := tableOfKey(tc.key)
 		if ok != tc.ok || ok && id.String() != tc.want {
