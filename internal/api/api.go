@@ -22,6 +22,7 @@ import (
 
 	"github.com/sarissa-db/sarissa/internal/api/arrowhttp"
 	"github.com/sarissa-db/sarissa/internal/catalog"
+	"github.com/sarissa-db/sarissa/internal/events"
 	"github.com/sarissa-db/sarissa/internal/query"
 	"github.com/sarissa-db/sarissa/internal/vindex"
 )
@@ -85,6 +86,12 @@ type Deps struct {
 	Indexes *vindex.Manager
 	// Fleet runs query tasks on plan executors (nil: in this process).
 	Fleet query.Fleet
+	// Publish receives a write event after every commit (nil: none). It
+	// must not block: the write has been acknowledged by storage already
+	// (events.Publisher buffers).
+	Publish func(events.Event)
+	// Producer names this process in the events it publishes.
+	Producer string
 	// Allocator allocates Arrow buffers for decoding bodies and for query
 	// results (memory.DefaultAllocator).
 	Allocator memory.Allocator
@@ -101,6 +108,8 @@ type server struct {
 	cache   *query.Cache
 	indexes *vindex.Manager
 	fleet   query.Fleet
+	publish func(events.Event)
+	prod    string
 	mem     memory.Allocator
 	entropy io.Reader
 	m       *metrics
@@ -122,6 +131,8 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 		cache:   deps.QueryCache,
 		indexes: deps.Indexes,
 		fleet:   deps.Fleet,
+		publish: deps.Publish,
+		prod:    deps.Producer,
 		mem:     deps.Allocator,
 		entropy: deps.Entropy,
 		limits:  arrowhttp.Limits{MaxMessageBytes: cfg.MaxBodyBytes, MaxDecodedBytes: cfg.MaxDecodedBytes},
@@ -245,4 +256,19 @@ func (s *server) routes(gather prometheus.Gatherer) {
 
 func (s *server) notImplemented(w http.ResponseWriter, r *http.Request) error {
 	return errorf(http.StatusNotImplemented, "%s %s is not implemented by this server", r.Method, r.URL.Path)
+}
+
+// written reports a commit to the write-event queue. Publishing never
+// blocks and never fails the write: the version is durable already, and a
+// lost event only delays the agent's work until it reconciles.
+func (s *server) written(ref tableRef, version uint64, op string, change events.Event) {
+	if s.publish == nil {
+		return
+	}
+	change.Schema = events.SchemaVersion
+	change.ID = events.NewID(ref.db.Name(), ref.String(), version, op)
+	change.Database, change.Table, change.Version, change.Operation = ref.db.Name(), ref.String(), version, op
+	change.Time = s.now().UTC()
+	change.Producer = s.prod
+	s.publish(change)
 }

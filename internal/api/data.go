@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/sarissa-db/sarissa/internal/api/arrowhttp"
+	"github.com/sarissa-db/sarissa/internal/events"
 	"github.com/sarissa-db/sarissa/internal/query"
 	"github.com/sarissa-db/sarissa/internal/table"
 )
@@ -48,6 +49,11 @@ func (s *server) insert(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.m.rowsWritten.WithLabelValues("insert").Add(float64(rows))
+	op := events.OpInsert
+	if overwrite {
+		op = events.OpOverwrite
+	}
+	s.written(ref, snap.Version(), op, events.Event{RowsAdded: rows})
 	return writeJSON(w, map[string]uint64{"version": snap.Version()})
 }
 
@@ -198,6 +204,9 @@ func (s *server) deleteRows(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if n > 0 {
+		s.written(ref, snap.Version(), events.OpDelete, events.Event{RowsDeleted: n})
+	}
 	return writeJSON(w, map[string]any{"num_deleted_rows": n, "version": snap.Version()})
 }
 
@@ -232,6 +241,9 @@ func (s *server) updateRows(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.m.rowsWritten.WithLabelValues("update").Add(float64(n))
+	if n > 0 {
+		s.written(ref, snap.Version(), events.OpUpdate, events.Event{RowsUpdated: n})
+	}
 	return writeJSON(w, map[string]any{"rows_updated": n, "version": snap.Version()})
 }
 
@@ -295,6 +307,9 @@ func (s *server) mergeInsert(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.m.rowsWritten.WithLabelValues("merge_insert").Add(float64(res.Inserted + res.Updated))
+	if res.Inserted+res.Updated+res.Deleted > 0 {
+		s.written(ref, res.Version, events.OpMergeInsert, events.Event{RowsAdded: res.Inserted, RowsUpdated: res.Updated, RowsDeleted: res.Deleted})
+	}
 	return writeJSON(w, map[string]any{
 		"version":           res.Version,
 		"num_inserted_rows": res.Inserted,

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/sarissa-db/sarissa/internal/api/schemajson"
+	"github.com/sarissa-db/sarissa/internal/events"
 	"github.com/sarissa-db/sarissa/internal/table"
 )
 
@@ -38,6 +39,7 @@ func (s *server) addColumns(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.written(ref, snap.Version(), events.OpAddColumns, events.Event{})
 	return writeJSON(w, map[string]uint64{"version": snap.Version()})
 }
 
@@ -78,6 +80,7 @@ func (s *server) alterColumns(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.written(ref, snap.Version(), events.OpAlterColumns, events.Event{})
 	return writeJSON(w, map[string]uint64{"version": snap.Version()})
 }
 
@@ -100,5 +103,6 @@ func (s *server) dropColumns(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.written(ref, snap.Version(), events.OpDropColumns, events.Event{})
 	return writeJSON(w, map[string]uint64{"version": snap.Version()})
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/sarissa-db/sarissa/internal/api"
 	"github.com/sarissa-db/sarissa/internal/catalog"
+	"github.com/sarissa-db/sarissa/internal/events"
 	"github.com/sarissa-db/sarissa/internal/query"
 	"github.com/sarissa-db/sarissa/internal/table"
 	"github.com/sarissa-db/sarissa/internal/vindex"
@@ -44,12 +45,34 @@ func (s *syncBuffer) String() string {
 }
 
 type env struct {
-	t    testing.TB
-	url  string
-	reg  *prometheus.Registry
-	logs *syncBuffer
-	mem  *memory.CheckedAllocator
-	db   string
+	t      testing.TB
+	url    string
+	reg    *prometheus.Registry
+	logs   *syncBuffer
+	mem    *memory.CheckedAllocator
+	db     string
+	events *eventLog
+}
+
+// eventLog records the write events the handler publishes.
+type eventLog struct {
+	mu     sync.Mutex
+	events []events.Event
+}
+
+func (l *eventLog) add(e events.Event) {
+	l.mu.Lock()
+	l.events = append(l.events, e)
+	l.mu.Unlock()
+}
+
+// take returns the events published since the last take.
+func (l *eventLog) take() []events.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.events
+	l.events = nil
+	return out
 }
 
 // newEnv starts the handler on a loopback port over a catalog in a temporary
@@ -72,7 +95,10 @@ func newEnv(t testing.TB, kind string, cfg api.Config) *env {
 		Logger: logger, CacheBytes: 64 << 20, BuildMemoryBytes: 64 << 20,
 		SpillDir: t.TempDir(), Workers: 2, Seed: 1,
 	})
+	log := &eventLog{}
 	h, err := api.New(cfg, api.Deps{
+		Publish:    log.add,
+		Producer:   "test-node",
 		Catalog:    cat,
 		Logger:     logger,
 		Registerer: reg,
@@ -89,7 +115,7 @@ func newEnv(t testing.TB, kind string, cfg api.Config) *env {
 		indexes.Close() // ends builds still running before the allocator is checked
 		mem.AssertSize(t, 0)
 	})
-	return &env{t: t, url: srv.URL, reg: reg, logs: logs, mem: mem, db: "db"}
+	return &env{t: t, url: srv.URL, reg: reg, logs: logs, mem: mem, db: "db", events: log}
 }
 
 // forEachStore runs f against a file-backed and a memory-backed server.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/sarissa-db/sarissa/internal/events"
 	"github.com/sarissa-db/sarissa/internal/table"
 	"github.com/sarissa-db/sarissa/internal/vindex"
 )
@@ -55,6 +56,7 @@ func (s *server) createIndex(w http.ResponseWriter, r *http.Request) error {
 	if _, err := m.Create(r.Context(), s.indexRef(ref), vindex.Spec{Name: req.Name, Column: req.Column, Params: req.Params}); err != nil {
 		return err
 	}
+	s.written(ref, snap.Version(), events.OpCreateIndex, events.Event{Index: req.Name})
 	// No job_id: the client would make it a job to poll on endpoints this
 	// server does not have. The index name helps REST users who let it
 	// default.
@@ -185,6 +187,7 @@ func (s *server) dropIndex(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.written(ref, 0, events.OpDropIndex, events.Event{Index: name})
 	return writeJSON(w, struct{}{})
 }
 

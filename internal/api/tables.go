@@ -7,6 +7,7 @@ import (
 
 	"github.com/sarissa-db/sarissa/internal/api/schemajson"
 	"github.com/sarissa-db/sarissa/internal/catalog"
+	"github.com/sarissa-db/sarissa/internal/events"
 )
 
 // pageParams reads ?limit= and ?page_token=.
@@ -91,6 +92,9 @@ func (s *server) createTable(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.m.rowsWritten.WithLabelValues("create").Add(float64(c.Rows))
+	if !c.Existed {
+		s.written(ref, c.Snapshot.Version(), events.OpCreateTable, events.Event{RowsAdded: c.Rows})
+	}
 	return writeJSON(w, map[string]uint64{"version": c.Snapshot.Version()})
 }
 
@@ -145,6 +149,7 @@ func (s *server) dropTable(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
+	s.written(ref, 0, events.OpDropTable, events.Event{})
 	return writeJSON(w, struct{}{})
 }
 
@@ -179,6 +184,7 @@ func (s *server) renameTable(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
+	s.written(ref, 0, events.OpRenameTable, events.Event{NewTable: to.String()})
 	return writeJSON(w, struct{}{})
 }
 

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sarissa-db/sarissa/internal/events"
 	"github.com/sarissa-db/sarissa/internal/lance"
 )
 
@@ -65,6 +66,7 @@ func (s *server) restore(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.written(ref, snap.Version(), events.OpRestore, events.Event{})
 	return writeJSON(w, map[string]uint64{"version": snap.Version()})
 }
 
