@@ -130,6 +130,11 @@ func (b *Bucket) Stats() Stats {
 
 // Get implements objstore.Bucket.
 func (b *Bucket) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	if !b.cacheable(key) {
+		b.counts.passthrough.Add(1)
+		b.mem.inner.passthrough.Add(1)
+		return b.inner.Get(ctx, key)
+	}
 	return b.GetRange(ctx, key, 0, -1)
 }
 

@@ -191,7 +191,7 @@ func (d *DiskTier) load(ctx context.Context) error {
 		}
 	}
 	d.mu.Lock()
-	victims := d.evictLocked(0) // the budget may have shrunk since the last run
+	victims := d.evictLocked() // the budget may have shrunk since the last run
 	d.mu.Unlock()
 	d.log.Info("block cache: disk tier opened", "dir", d.dir, "entries", len(d.index),
 		"bytes", d.used, "budget", d.budget, "discarded", discarded, "evicted", len(victims))
@@ -250,12 +250,12 @@ func checkEntryFile(p string, id entryID) (*diskEntry, error) {
 	return &diskEntry{id: id, size: accounted(int(fi.Size())), stamp: fi.ModTime()}, nil
 }
 
-// evictLocked removes least recently used entries until extra more bytes
-// fit, and returns them; their files are deleted under the lock so that a
+// evictLocked removes least recently used entries until the rest fit the
+// budget, and returns them; their files are deleted under the lock so that a
 // later store of the same key cannot be deleted by a late removal.
-func (d *DiskTier) evictLocked(extra int64) []*diskEntry {
+func (d *DiskTier) evictLocked() []*diskEntry {
 	var victims []*diskEntry
-	for d.used+extra > d.budget && d.order.Len() > 0 {
+	for d.used > d.budget && d.order.Len() > 0 {
 		e := d.order.Remove(d.order.Back()).(*diskEntry)
 		delete(d.index, e.id)
 		d.used -= e.size
@@ -425,7 +425,7 @@ func (p *pendingEntry) commit() error {
 	d.used += p.size
 	// The new entry is at the front; evictLocked takes from the back and
 	// the entry fits the budget, so it is never its own victim.
-	d.evictLocked(0)
+	d.evictLocked()
 	d.mu.Unlock()
 	// Best effort, as in get: the stamp only orders entries after a restart.
 	_ = os.Chtimes(final, stamp, stamp)

@@ -67,7 +67,7 @@ func (r *reader) fill() error {
 	bs := r.b.bs
 	first := r.pos / bs
 	last := min(first+r.b.window, (r.end+bs-1)/bs) - 1
-	blocks, err := r.b.loadBlocks(r.ctx, r.key, r.attrs, r.sn, first, last)
+	blocks, err := r.b.loadBlocks(r.ctx, r.attrs, r.sn, first, last)
 	if err != nil {
 		if errors.Is(err, errChanged) {
 			err = fmt.Errorf("object changed while being read: %w", err)
@@ -100,7 +100,7 @@ func (b *Bucket) blockLen(size, i int64) int64 { return min(b.bs, size-i*b.bs) }
 // each block is claimed by one caller, whose result the others wait for.
 // A caller finishes all its own claims before it waits on anyone else's, so
 // two callers claiming overlapping windows cannot deadlock.
-func (b *Bucket) loadBlocks(ctx context.Context, key string, a objstore.Attrs, sn snapshot, first, last int64) ([][]byte, error) {
+func (b *Bucket) loadBlocks(ctx context.Context, a objstore.Attrs, sn snapshot, first, last int64) ([][]byte, error) {
 	n := int(last - first + 1)
 	out := make([][]byte, n)
 	keys := make([]cacheKey, n)
