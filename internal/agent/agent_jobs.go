@@ -61,9 +61,15 @@ func (a *Agent) refreshJobs(ctx context.Context) {
 	for _, s := range list {
 		cur[s.Name] = s
 	}
+	// A finished job marks its table dirty, due now, rather than setting
+	// its next check: an evaluation running meanwhile may have seen the job
+	// still running, and it clears the dirty flag only when it starts.
 	finished := func(s jobs.Status) {
 		if tr, ok := a.tables[tableKey{s.Spec.Database, s.Spec.Table}]; ok {
-			tr.nextCheck = now
+			if !tr.dirty || tr.dueAt.After(now) {
+				tr.dueAt = now
+			}
+			tr.dirty = true
 		}
 	}
 	for _, s := range a.jobs.list {
