@@ -11,7 +11,7 @@ import (
 
 // This file is the agent's decision logic: pure functions of plain data,
 // tested by the transcripts under testdata/decide. Everything they need is
-// loaded at the edge (eval.go) or remembered by the loop (agent.go).
+// loaded at the edge (agent_eval.go) or remembered by the loop (agent.go).
 
 // TableState is what the agent knows about one table when it decides.
 type TableState struct {
@@ -123,17 +123,11 @@ func viewJobs(database, tbl string, statuses []jobs.Status) jobView {
 	return v
 }
 
-// LastCleanup is the time the table was last cleaned up as far as the agent
-// and the launcher know: the later of st.LastCleanup and the start of a
-// cleanup job the launcher lists (a failed one counts: it is retried after
-// CleanupInterval, not in a loop).
-func LastCleanup(st TableState, statuses []jobs.Status) time.Time {
-	return laterOf(st.LastCleanup, viewJobs(st.Database, st.Table, statuses).lastCleanup)
-}
-
 // CleanupCheckDue reports whether the edge should list the table's versions
-// for Decide: no cleanup in the last CleanupInterval, none running, and the
-// previous decision's CleanupNotBefore passed.
+// for Decide: no cleanup in the last CleanupInterval (st.LastCleanup, or the
+// start of a cleanup job the launcher lists; a failed one counts, so that it
+// is retried after the interval rather than in a loop), none running, and
+// the previous decision's CleanupNotBefore passed.
 func CleanupCheckDue(now time.Time, st TableState, statuses []jobs.Status, p Policy) bool {
 	v := viewJobs(st.Database, st.Table, statuses)
 	if v.activeKind[jobs.KindCleanup] > 0 {
