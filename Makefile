@@ -26,7 +26,7 @@ NPM_STAMP := node_modules/.package-lock.json
 # Go sources outside vendored or generated-tool trees and testdata.
 GO_FILES = $(shell find . -name '*.go' -not -path './node_modules/*' -not -path './bin/*' -not -path './.git/*' -not -path '*/testdata/*')
 
-.PHONY: test build run lint fmt-check vet staticcheck unit fuzz bench test-k8s npm-deps npm-lock tools clean-tools
+.PHONY: test build run cluster lint fmt-check vet staticcheck unit fuzz bench test-k8s npm-deps npm-lock tools clean-tools
 
 ## test: everything CI checks: formatting, vet, staticcheck, race tests, a short fuzz pass
 test: npm-deps lint unit fuzz
@@ -38,6 +38,10 @@ build:
 ## run: start a single-process server
 run:
 	$(SIMD_ENV) $(GO) run ./cmd/sarissa serve
+
+## cluster: a split cluster on loopback (devkafka, two executors, a query node, an agent)
+cluster:
+	scripts/cluster.sh
 
 ## lint: gofmt check, go vet, staticcheck
 lint: fmt-check vet staticcheck

@@ -20,8 +20,7 @@ import (
 // ErrConfig marks every configuration error: bad flags, bad YAML, bad values.
 var ErrConfig = errors.New("invalid configuration")
 
-// Targets a node can run. Only TargetAll exists in this build; the per-role
-// targets are reserved names so that their error says when they arrive.
+// Targets a node can run: every role in one process, or one role.
 const (
 	TargetAll      = "all"
 	TargetQuery    = "query"
@@ -83,6 +82,12 @@ type Config struct {
 	// Accounts are the Azure storage accounts that az:// locations name
 	// (YAML only); secrets preferably come from environment variables.
 	Accounts map[string]location.Account `yaml:"accounts"`
+	// DistConfig holds the settings of the distributed roles.
+	DistConfig `yaml:",inline"`
+
+	// configPath is the --config file the settings came from ("" if
+	// none); children started for jobs read the same file.
+	configPath string
 }
 
 // RegisterFlags binds every setting to a flag of fs and sets the defaults.
@@ -90,10 +95,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.registerServerFlags(fs)
 	c.registerStorageFlags(fs)
 	c.registerLogFlags(fs)
+	c.DistConfig.registerFlags(fs)
 }
 
 func (c *Config) registerServerFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.Target, "target", TargetAll, "roles to run: all (query, executor, agent and indexer arrive with distributed mode)")
+	fs.StringVar(&c.Target, "target", TargetAll, "roles to run: all (in one process), query, executor, agent or indexer")
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "HTTP listen address host:port (port 0 picks a free port)")
 	fs.BoolVar(&c.Insecure, "insecure", false, "allow a non-loopback listen address without API keys")
 	c.MaxBodyBytes = 256 << 20
@@ -158,9 +164,7 @@ func (c *Config) Validate() error {
 
 func (c *Config) validate() error {
 	switch c.Target {
-	case TargetAll:
-	case TargetQuery, TargetExecutor, TargetAgent, TargetIndexer:
-		return fmt.Errorf("target %q arrives with distributed mode; this build runs everything in one process with target %q", c.Target, TargetAll)
+	case TargetAll, TargetQuery, TargetExecutor, TargetAgent, TargetIndexer:
 	default:
 		return fmt.Errorf("unknown target %q (want %s, %s, %s, %s or %s)", c.Target, TargetAll, TargetQuery, TargetExecutor, TargetAgent, TargetIndexer)
 	}
@@ -228,7 +232,7 @@ func (c *Config) validate() error {
 	if _, err := location.NewResolver(c.Accounts); err != nil {
 		return fmt.Errorf("accounts: %w", err)
 	}
-	return nil
+	return c.DistConfig.validate(c.Target, c.Insecure)
 }
 
 // checkListen validates host:port and reports whether the host is loopback.

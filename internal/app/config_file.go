@@ -114,16 +114,23 @@ func decodeStrict(v *yaml.Node, out any) (int, error) {
 	return v.Line, nil
 }
 
-// yamlFields maps each YAML key of c to its field.
+// yamlFields maps each YAML key of c to its field, with the keys of
+// inlined structs (DistConfig) at the top level.
 func yamlFields(c *Config) map[string]reflect.Value {
-	v := reflect.ValueOf(c).Elem()
 	out := map[string]reflect.Value{}
-	for i := range v.NumField() {
-		tag, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ",")
-		if tag != "" && tag != "-" {
-			out[tag] = v.Field(i)
+	var walk func(v reflect.Value)
+	walk = func(v reflect.Value) {
+		for i := range v.NumField() {
+			tag, opts, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ",")
+			switch {
+			case tag == "" && opts == "inline":
+				walk(v.Field(i))
+			case tag != "" && tag != "-":
+				out[tag] = v.Field(i)
+			}
 		}
 	}
+	walk(reflect.ValueOf(c).Elem())
 	return out
 }
 

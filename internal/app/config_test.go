@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sarissa-db/sarissa/internal/agent"
 )
 
 var serveCmd = command{name: "serve", bind: func(fs *flag.FlagSet, cfg *Config) { cfg.RegisterFlags(fs) }}
@@ -32,6 +34,12 @@ func TestDefaults(t *testing.T) {
 		QueryCacheBytes: 512 << 20, LogFormat: "text", LogLevel: "info",
 		IndexCacheBytes: 1 << 30, IndexBuildMemoryBytes: 1 << 30,
 		IndexSpillDir: filepath.Join(os.TempDir(), "sarissa-index-spill"),
+		DistConfig: DistConfig{
+			Replicas: 2, FlightListen: "127.0.0.1:8815",
+			CacheMemoryBytes: 512 << 20, CacheBytes: 10 << 30, CacheBlockBytes: 1 << 20,
+			EventsGroup: "sarissa-agent", Agent: agent.DefaultPolicy(), AgentReconcileInterval: 5 * time.Minute,
+			Launcher: "local", LauncherMaxRunning: 1,
+		},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults\n got %+v\nwant %+v", c, want)
@@ -69,6 +77,7 @@ insecure:
 	want.LogFormat = "json"
 	want.LogLevel = "debug"
 	want.QueryCacheBytes = 1000
+	want.configPath = path
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got  %+v\nwant %+v", cfg, want)
 	}
@@ -78,7 +87,9 @@ insecure:
 		t.Errorf("got %+v, %v", cfg, err)
 	}
 	// An empty file changes nothing.
-	cfg, _, err = serveCmd.parse([]string{"--config", writeConfig(t, "# nothing\n")}, io.Discard)
+	empty := writeConfig(t, "# nothing\n")
+	cfg, _, err = serveCmd.parse([]string{"--config", empty}, io.Discard)
+	cfg.configPath = ""
 	if err != nil || !reflect.DeepEqual(cfg, DefaultConfig()) {
 		t.Errorf("empty file: %+v, %v", cfg, err)
 	}
@@ -89,7 +100,10 @@ func TestConfigFileErrors(t *testing.T) {
 		name, content, want string
 	}{
 		{"unknown key", "listen: 127.0.0.1:1\n\nlistn: x\n", `sarissa.yaml:3: unknown key "listn" (did you mean "listen"?)`},
-		{"unknown key far from any", "zzzzzzzzzz: 1\n", `sarissa.yaml:1: unknown key "zzzzzzzzzz" (known keys: accounts, data_dir, databases, default_location, index_build_memory_bytes, index_cache_bytes, index_spill_dir, insecure, listen,`},
+		{"unknown key far from any", "zzzzzzzzzz: 1\n", `sarissa.yaml:1: unknown key "zzzzzzzzzz" (known keys: accounts, agent, agent_reconcile_interval, cache_block_bytes, cache_bytes, cache_dir, cache_memory_bytes, data_dir, databases,`},
+		{"unknown agent key", "agent:\n  index_min_rows: 5\n", "sarissa.yaml:2: agent: field index_min_rows not found"},
+		{"bad kubernetes quantity", "kubernetes:\n  namespace: ns\n  image: img\n  resources:\n    limits: {cpu: lots}\n", "kubernetes: "},
+		{"unknown kubernetes key", "kubernetes:\n  imagee: x\n", `unknown field "imagee"`},
 		{"duration without unit", "log_level: info\nrequest_timeout: 30\n", "sarissa.yaml:2: request_timeout: cannot unmarshal !!int `30` into time.Duration"},
 		{"bad size", "max_body_bytes: lots\n", `sarissa.yaml:1: max_body_bytes: size "lots" is not a number`},
 		{"negative size", "query_cache_bytes: -1\n", `sarissa.yaml:1: query_cache_bytes: size "-1" is negative`},
@@ -148,8 +162,26 @@ func TestValidate(t *testing.T) {
 		{[]string{"--max-decoded-bytes", "1GiB"}, ""},
 		{[]string{"--query-parallelism", "-2"}, "query_parallelism -2"},
 		{[]string{"--shutdown-timeout", "-1s"}, "shutdown_timeout"},
-		{[]string{"--target", "query"}, `target "query" arrives with distributed mode`},
-		{[]string{"--target", "indexer"}, `target "indexer" arrives with distributed mode`},
+		{[]string{"--target", "query"}, "target query needs --executors"},
+		{[]string{"--target", "query", "--executors", "127.0.0.1:8815,h:99999"}, `executor address "h:99999": port must be in 1..65535`},
+		{[]string{"--target", "query", "--executors", "dns:///svc"}, "want dns:///name:port"},
+		{[]string{"--target", "query", "--executors", "dns:///svc:8815"}, ""},
+		{[]string{"--target", "query", "--executors", "a:1", "--events", "memory://"}, `connects roles of one process only`},
+		{[]string{"--target", "query", "--executors", "a:1", "--events", "kafka://"}, "events: "},
+		{[]string{"--target", "query", "--executors", "a:1", "--events", "amqp://x"}, "want kafka://host:port/topic"},
+		{[]string{"--target", "query", "--executors", "a:1", "--events", "kafka://127.0.0.1:9092/sarissa-events"}, ""},
+		{[]string{"--target", "executor", "--flight-listen", "0.0.0.0:8815"}, "executors do not authenticate query nodes"},
+		{[]string{"--target", "executor", "--cache-dir", file}, "exists but is not a directory"},
+		{[]string{"--target", "executor", "--cache-dir", t.TempDir(), "--cache-memory-bytes", "0"}, "needs the memory tier"},
+		{[]string{"--cache-block-bytes", "1"}, "cache_block_bytes 1: must be between 4KiB and 64MiB"},
+		{[]string{"--replicas", "0"}, "replicas 0: must be at least 1"},
+		{[]string{"--target", "agent", "--launcher", "docker"}, `launcher "docker"`},
+		{[]string{"--target", "agent", "--launcher", "indexer"}, "launcher indexer needs indexer_url"},
+		{[]string{"--launcher", "kubernetes"}, "launcher kubernetes needs --target agent"},
+		{[]string{"--target", "agent", "--launcher", "kubernetes"}, "kubernetes: "},
+		{[]string{"--agent-index-rows", "-1"}, "agent: "},
+		{[]string{"--agent-reconcile-interval", "1ms"}, "agent_reconcile_interval 1ms: must be at least 1s"},
+		{[]string{"--target", "indexer"}, ""},
 		{[]string{"--target", "everything"}, `unknown target "everything" (want all, query, executor, agent or indexer)`},
 		{[]string{"--log-format", "xml"}, "want text or json"},
 		{[]string{"--log-level", "loud"}, "want debug, info, warn or error"},
@@ -213,22 +245,33 @@ func TestByteSize(t *testing.T) {
 }
 
 func TestResolveModules(t *testing.T) {
-	order, err := resolve(moduleGraph(), TargetAll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pos := map[string]int{}
-	for i, m := range order {
-		pos[m] = i
-	}
-	for name, m := range moduleGraph() {
-		if _, ok := pos[name]; !ok {
-			t.Errorf("target all does not include %s", name)
+	graph := moduleGraph()
+	covered := map[string]bool{}
+	for _, target := range []string{TargetAll, TargetQuery, TargetExecutor, TargetAgent, TargetIndexer} {
+		order, err := resolve(graph, target)
+		if err != nil {
+			t.Fatal(err)
 		}
-		for _, d := range m.deps {
-			if pos[d] >= pos[name] {
-				t.Errorf("%s starts before its dependency %s: %v", name, d, order)
+		pos := map[string]int{}
+		for i, m := range order {
+			pos[m] = i
+			covered[m] = true
+		}
+		for _, name := range order {
+			for _, d := range graph[name].deps {
+				if pos[d] >= pos[name] {
+					t.Errorf("%s: %s starts before its dependency %s: %v", target, name, d, order)
+				}
 			}
+		}
+		// The catalog must open its buckets through the block cache.
+		if c, ok := pos[modBlockCache]; ok && c > pos[modCatalog] {
+			t.Errorf("%s: the block cache starts after the catalog: %v", target, order)
+		}
+	}
+	for name := range graph {
+		if !covered[name] {
+			t.Errorf("no target runs module %s", name)
 		}
 	}
 	cyclic := map[string]module{"a": {deps: []string{"b"}}, "b": {deps: []string{"a"}}}
@@ -237,5 +280,50 @@ func TestResolveModules(t *testing.T) {
 	}
 	if _, err := resolve(moduleGraph(), "nope"); err == nil {
 		t.Error("unknown target resolved")
+	}
+}
+
+// The distributed settings in a file: the agent's policy as a nested
+// mapping, and the kubernetes launcher's Job template with Kubernetes
+// quantities, decoded the way manifests are.
+func TestDistributedConfigFile(t *testing.T) {
+	path := writeConfig(t, `target: agent
+events: kafka://127.0.0.1:9092/sarissa-events?group=g1
+launcher: kubernetes
+agent:
+  index_min_unindexed_rows: 500
+  index_max_wait: 30s
+kubernetes:
+  namespace: sarissa
+  image: registry.example/sarissa:1
+  service_account_name: sarissa-indexer
+  pod_labels: {azure.workload.identity/use: "true"}
+  resources:
+    requests: {cpu: 500m, memory: 2Gi}
+    limits: {memory: 4Gi}
+`)
+	cfg, _, err := serveCmd.parse([]string{"--config", path}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Agent.IndexMinUnindexedRows != 500 || cfg.Agent.IndexMaxWait != 30*time.Second ||
+		cfg.Agent.CompactMinFragments != agent.DefaultPolicy().CompactMinFragments {
+		t.Errorf("agent policy %+v", cfg.Agent)
+	}
+	k := cfg.Kubernetes.Config
+	if k.Namespace != "sarissa" || k.Image != "registry.example/sarissa:1" || k.ServiceAccountName != "sarissa-indexer" ||
+		k.PodLabels["azure.workload.identity/use"] != "true" {
+		t.Errorf("kubernetes %+v", k)
+	}
+	if got := k.Resources.Requests.Cpu().MilliValue(); got != 500 {
+		t.Errorf("cpu request %d m, want 500", got)
+	}
+	if got := k.Resources.Limits.Memory().Value(); got != 4<<30 {
+		t.Errorf("memory limit %d, want 4Gi", got)
+	}
+	// The flag overrides the file's policy.
+	cfg, _, err = serveCmd.parse([]string{"--config", path, "--agent-index-rows", "7"}, io.Discard)
+	if err != nil || cfg.Agent.IndexMinUnindexedRows != 7 || cfg.Agent.IndexMaxWait != 30*time.Second {
+		t.Errorf("flag over file: %+v, %v", cfg.Agent, err)
 	}
 }

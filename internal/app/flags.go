@@ -45,6 +45,7 @@ func (cmd command) parse(args []string, stderr io.Writer) (Config, []string, err
 		if err := cfg.LoadFile(file); err != nil {
 			return cfg, nil, err
 		}
+		cfg.configPath = file
 		if pos, err = parseInterspersed(fs, args); err != nil {
 			return cfg, nil, fmt.Errorf("%w: %w", errUsage, err)
 		}

@@ -116,6 +116,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			// Server settings are not flags here, but a shared config file
 			// may set them; they keep valid defaults.
 			cfg.registerServerFlags(flag.NewFlagSet("", flag.ContinueOnError))
+			cfg.DistConfig.registerFlags(flag.NewFlagSet("", flag.ContinueOnError))
 			opts = importOptions{}
 			opts.bind(fs)
 		},
@@ -133,7 +134,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func importFile(ctx context.Context, cfg Config, o importOptions, inOpts ingest.Options, path string, stdout, stderr io.Writer, logger *slog.Logger, now func() time.Time) error {
-	cat, err := newCatalog(cfg, logger)
+	cat, err := newCatalog(cfg, logger, nil)
 	if err != nil {
 		return err
 	}

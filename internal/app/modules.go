@@ -8,15 +8,23 @@ import (
 
 // Modules are the building blocks of a target. A target is itself a module
 // whose dependencies are the roles it runs, so `--target all` is not a
-// special code path: it is the module that depends on every role. The
-// distributed targets (query, executor, agent, indexer) will be further
-// modules over the same parts.
+// special code path: it is the module that depends on every role, with the
+// in-process transports (the local fleet, the memory event bus) where the
+// split targets use the network.
 const (
-	modMetrics = "metrics" // Prometheus registry with Go and process collectors
-	modCatalog = "catalog" // database name → storage location → tables
-	modIndexes = "indexes" // vector index builds, catalog and partition cache
-	modAPI     = "api"     // LanceDB REST handler
-	modServer  = "server"  // HTTP listener, health, metrics endpoint
+	modMetrics     = "metrics"      // Prometheus registry with Go and process collectors
+	modBlockCache  = "block-cache"  // memory and disk tiers in front of blob storage (reading roles)
+	modCatalog     = "catalog"      // database name → storage location → tables
+	modIndexes     = "indexes"      // vector index catalog, builds and partition cache
+	modQueryCache  = "query-cache"  // decoded columns shared by queries or tasks
+	modEvents      = "events"       // write-event publisher (and the in-process bus)
+	modFleet       = "fleet"        // the query node's client of the plan executors
+	modAPI         = "api"          // LanceDB REST handler
+	modServer      = "server"       // HTTP listener of the REST API, health, metrics
+	modFlight      = "flight"       // a plan executor's Arrow Flight service
+	modAgent       = "lance-agent"  // the Lance Agent and its job launcher
+	modAdminServer = "admin-server" // HTTP listener of roles without the REST API: health, metrics, agent state
+	modJobPool     = "job-pool"     // an indexer node's jobs, launched by an agent over HTTP
 )
 
 // module is one node of the dependency graph. init builds the module's
@@ -30,12 +38,27 @@ type module struct {
 // moduleGraph returns the modules and targets of this build.
 func moduleGraph() map[string]module {
 	return map[string]module{
-		modMetrics: {init: initMetrics},
-		modCatalog: {deps: []string{modMetrics}, init: initCatalog},
-		modIndexes: {init: initIndexes},
-		modAPI:     {deps: []string{modCatalog, modIndexes, modMetrics}, init: initAPI},
-		modServer:  {deps: []string{modAPI, modMetrics}, init: initServer, run: runServer},
-		TargetAll:  {deps: []string{modServer}},
+		modMetrics:     {init: initMetrics},
+		modBlockCache:  {deps: []string{modMetrics}, init: initBlockCache},
+		modCatalog:     {deps: []string{modMetrics}, init: initCatalog},
+		modIndexes:     {init: initIndexes},
+		modQueryCache:  {init: initQueryCache},
+		modEvents:      {deps: []string{modMetrics}, init: initEvents},
+		modFleet:       {deps: []string{modMetrics}, init: initFleet, run: runFleet},
+		modAPI:         {deps: []string{modCatalog, modIndexes, modQueryCache, modEvents, modMetrics}, init: initAPI},
+		modServer:      {deps: []string{modAPI, modMetrics}, init: initServer, run: runServer},
+		modFlight:      {deps: []string{modCatalog, modIndexes, modQueryCache, modMetrics}, init: initFlight, run: runFlight},
+		modAgent:       {deps: []string{modCatalog, modIndexes, modEvents, modMetrics}, init: initAgent, run: runAgent},
+		modAdminServer: {deps: []string{modMetrics}, init: initAdminServer, run: runServer},
+		modJobPool:     {deps: []string{modCatalog, modIndexes, modEvents, modMetrics}, init: initJobPool},
+
+		// The block cache comes first in the reading roles so that the
+		// catalog opens its buckets through it.
+		TargetAll:      {deps: []string{modBlockCache, modServer, modAgent}},
+		TargetQuery:    {deps: []string{modFleet, modServer}},
+		TargetExecutor: {deps: []string{modBlockCache, modFlight, modAdminServer}},
+		TargetAgent:    {deps: []string{modAgent, modAdminServer}},
+		TargetIndexer:  {deps: []string{modJobPool, modAdminServer}},
 	}
 }
 

@@ -36,6 +36,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runServe(ctx, args[1:], stdout, stderr)
 	case "import":
 		err = runImport(ctx, args[1:], stdout, stderr)
+	case "job":
+		err = runJob(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 	case "help", "-h", "--help", "-help":
@@ -68,8 +70,10 @@ func printUsage(w io.Writer) {
 Usage: sarissa <command> [flags]
 
 Commands:
-  serve     run the server (every role in one process)
+  serve     run the server: every role in one process (--target all), or one role
+            (--target query, executor, agent or indexer)
   import    load a Parquet, Arrow IPC, CSV or JSON Lines file into a table
+  job run   run one maintenance job (index, compact, cleanup) and exit
   version   print the version
 
 Run 'sarissa <command> -h' for the flags of a command.

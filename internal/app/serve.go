@@ -11,13 +11,22 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"google.golang.org/grpc"
+
+	"github.com/sarissa-db/sarissa/internal/agent"
 	"github.com/sarissa-db/sarissa/internal/api"
+	"github.com/sarissa-db/sarissa/internal/blockcache"
 	"github.com/sarissa-db/sarissa/internal/catalog"
+	"github.com/sarissa-db/sarissa/internal/events"
+	"github.com/sarissa-db/sarissa/internal/executor"
+	"github.com/sarissa-db/sarissa/internal/jobs"
+	"github.com/sarissa-db/sarissa/internal/objstore"
 	"github.com/sarissa-db/sarissa/internal/query"
 	"github.com/sarissa-db/sarissa/internal/vindex"
 )
@@ -31,13 +40,39 @@ type node struct {
 	now     func() time.Time
 	dataDir string // absolute
 
-	reg      *prometheus.Registry
-	catalog  *catalog.Catalog
-	indexes  *vindex.Manager
-	spillDir string // this process's own directory under index_spill_dir
-	api      http.Handler
-	ln       net.Listener
-	srv      *http.Server
+	reg        *prometheus.Registry
+	blockMem   *blockcache.MemoryTier // nil: no block cache
+	blockDisk  *blockcache.DiskTier
+	catalog    *catalog.Catalog
+	indexes    *vindex.Manager
+	spillDir   string // this process's own directory under index_spill_dir
+	queryCache *query.Cache
+
+	bus       *events.Memory    // the in-process event transport (--target all)
+	sink      events.Sink       // owned; nil without events
+	publisher *events.Publisher // in front of sink
+	fleet     *executor.Fleet   // --target query
+	members   *executor.DNSMembers
+
+	flightLn net.Listener
+	flight   *grpc.Server
+
+	launcher jobs.Launcher
+	agent    *agent.Agent
+
+	api     http.Handler
+	handler http.Handler // what the HTTP listener serves
+	ln      net.Listener
+	srv     *http.Server
+	closers []func()
+}
+
+// publish is the write-event hook (nil without events).
+func (n *node) publish() func(events.Event) {
+	if n.publisher == nil {
+		return nil
+	}
+	return n.publisher.Publish
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -96,12 +131,19 @@ func (n *node) run(ctx context.Context) error {
 	return first
 }
 
-// close releases what init built if run did not get to (or ended): the
-// listener, then the index manager (which cancels running builds), then the
-// builds' spill files.
+// close releases what init built if run did not get to (or ended), last
+// built first: listeners, jobs, the event publisher (flushing what it can),
+// the index manager (which cancels running builds), then the builds' spill
+// files.
 func (n *node) close() {
 	if n.ln != nil {
 		n.ln.Close()
+	}
+	if n.flightLn != nil {
+		n.flightLn.Close()
+	}
+	for i := len(n.closers) - 1; i >= 0; i-- {
+		n.closers[i]()
 	}
 	if n.indexes != nil {
 		n.indexes.Close()
@@ -112,6 +154,9 @@ func (n *node) close() {
 		}
 	}
 }
+
+// onClose registers a cleanup of close.
+func (n *node) onClose(f func()) { n.closers = append(n.closers, f) }
 
 func initMetrics(_ context.Context, n *node) error {
 	n.reg = prometheus.NewRegistry()
@@ -135,9 +180,18 @@ func initCatalog(_ context.Context, n *node) error {
 		}
 		n.dataDir = dir
 	}
+	var wrap func(string, objstore.Bucket) (objstore.Bucket, error)
+	if n.blockMem != nil {
+		wrap = n.wrapBucket
+	}
 	var err error
-	n.catalog, err = newCatalog(n.cfg, n.logger)
+	n.catalog, err = newCatalog(n.cfg, n.logger, wrap)
 	return err
+}
+
+func initQueryCache(_ context.Context, n *node) error {
+	n.queryCache = query.NewCache(int64(n.cfg.QueryCacheBytes))
+	return nil
 }
 
 // initIndexes starts the vector index manager. Builds spill into a
@@ -176,8 +230,11 @@ func initAPI(_ context.Context, n *node) error {
 		Registerer: n.reg,
 		Gatherer:   n.reg,
 		Now:        n.now,
-		QueryCache: query.NewCache(int64(n.cfg.QueryCacheBytes)),
+		QueryCache: n.queryCache,
 		Indexes:    n.indexes,
+		Fleet:      n.queryFleet(),
+		Publish:    n.publish(),
+		Producer:   producerName(),
 	})
 	if err != nil {
 		return err
@@ -186,17 +243,29 @@ func initAPI(_ context.Context, n *node) error {
 	return nil
 }
 
-// initServer opens the listener. The API handler serves every path,
+// initServer opens the REST listener. The API handler serves every path,
 // /healthz and /metrics included, so that they share its request metrics
-// and logs.
-func initServer(_ context.Context, n *node) error {
+// and logs; with the agent in this process, its admin paths too.
+func initServer(ctx context.Context, n *node) error {
+	n.handler = n.api
+	if n.agent != nil {
+		mux := http.NewServeMux()
+		mux.Handle("/v1/agent/", n.agent.Handler())
+		mux.Handle("/", n.api)
+		n.handler = mux
+	}
+	return n.listen()
+}
+
+// listen opens the HTTP listener for n.handler.
+func (n *node) listen() error {
 	ln, err := net.Listen("tcp", n.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", n.cfg.Listen, err)
 	}
 	n.ln = ln
 	n.srv = &http.Server{
-		Handler: n.api,
+		Handler: n.handler,
 		// Bodies can be large inserts and responses long scans, so reads and
 		// writes are bounded per request by the API (request_timeout), not
 		// here; only a slow client sending headers is cut off.
@@ -245,16 +314,38 @@ func (n *node) printBanner() {
 		host = "127.0.0.1" // reachable from this machine; others use its address
 	}
 	url := "http://" + net.JoinHostPort(host, fmt.Sprint(addr.Port))
-	fmt.Fprintf(n.stdout, `sarissa listening on %s
-  version  %s
-  target   %s
-  storage  %s
-  metrics  %s/metrics
-
+	var b strings.Builder
+	fmt.Fprintf(&b, "sarissa listening on %s\n  version  %s\n  target   %s\n  storage  %s\n  metrics  %s/metrics\n",
+		url, versionString(), n.cfg.Target, n.storageDescription(), url)
+	if n.flightLn != nil {
+		fmt.Fprintf(&b, "  flight   %s\n", n.flightLn.Addr())
+	}
+	if n.fleet != nil {
+		fmt.Fprintf(&b, "  executors %s\n", n.cfg.Executors)
+	}
+	if ev := n.cfg.eventsURL(n.cfg.Target); ev != eventsNone {
+		fmt.Fprintf(&b, "  events   %s\n", redactURL(ev))
+	}
+	if n.agent != nil {
+		fmt.Fprintf(&b, "  agent    %s/v1/agent/jobs (launcher %s)\n", url, n.cfg.Launcher)
+	}
+	if n.api != nil {
+		fmt.Fprintf(&b, `
 Connect with the LanceDB SDKs (any database name; the API key is not checked yet):
   TypeScript  const db = await lancedb.connect("db://mydb", { apiKey: "any", hostOverride: "%s" });
   Python      db = lancedb.connect("db://mydb", api_key="any", host_override="%s")
-`, url, versionString(), n.cfg.Target, n.storageDescription(), url, url, url)
+`, url, url)
+	}
+	fmt.Fprint(n.stdout, b.String())
+}
+
+// redactURL drops the query of a URL for display: it may name accounts or
+// users (secrets themselves only ever come from the environment).
+func redactURL(u string) string {
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		return u[:i] + "?..."
+	}
+	return u
 }
 
 // storageDescription says where tables go.

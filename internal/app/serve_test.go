@@ -158,7 +158,7 @@ func TestServeErrors(t *testing.T) {
 	}{
 		{[]string{"--listen", busy.Addr().String(), "--data-dir", t.TempDir()}, 1, "listen on " + busy.Addr().String()},
 		{[]string{"--listen", "0.0.0.0:0"}, 2, "pass --insecure"},
-		{[]string{"--target", "executor"}, 2, `target "executor" arrives with distributed mode`},
+		{[]string{"--target", "query"}, 2, "target query needs --executors"},
 		{[]string{"extra"}, 2, "serve takes no arguments"},
 	} {
 		var stdout, stderr bytes.Buffer

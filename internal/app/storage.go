@@ -5,13 +5,15 @@ import (
 	"log/slog"
 
 	"github.com/sarissa-db/sarissa/internal/catalog"
+	"github.com/sarissa-db/sarissa/internal/objstore"
 	"github.com/sarissa-db/sarissa/internal/objstore/location"
 	"github.com/sarissa-db/sarissa/internal/table"
 )
 
 // newCatalog builds the catalog the configuration describes: every database
 // under the default location (data_dir unless set), some elsewhere.
-func newCatalog(cfg Config, logger *slog.Logger) (*catalog.Catalog, error) {
+// wrap, if set, decorates every bucket (the block cache).
+func newCatalog(cfg Config, logger *slog.Logger, wrap func(loc string, b objstore.Bucket) (objstore.Bucket, error)) (*catalog.Catalog, error) {
 	cc, err := cfg.catalogConfig()
 	if err != nil {
 		return nil, err
@@ -21,9 +23,10 @@ func newCatalog(cfg Config, logger *slog.Logger) (*catalog.Catalog, error) {
 		return nil, fmt.Errorf("storage accounts: %w", err)
 	}
 	cat, err := catalog.New(cc, catalog.Deps{
-		Resolver: res,
-		Table:    table.Options{Logger: logger},
-		Logger:   logger,
+		Resolver:   res,
+		Table:      table.Options{Logger: logger},
+		Logger:     logger,
+		WrapBucket: wrap,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)

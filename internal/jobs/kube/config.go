@@ -37,7 +37,9 @@ const (
 func DefaultCommand() []string { return []string{"sarissa"} }
 
 // Config is the namespace the launcher works in and the template of every
-// Job it creates.
+// Job it creates. Its JSON form uses the same keys as its YAML form, so a
+// configuration file can decode the nested Kubernetes types (resources,
+// tolerations, env, volumes) through JSON, as manifests do.
 //
 // Validate checks what the launcher composes itself (names, labels,
 // annotations, numbers, paths). The pod fields that are passed through
@@ -53,69 +55,69 @@ func DefaultCommand() []string { return []string{"sarissa"} }
 // the Job alone is not enough.
 type Config struct {
 	// Namespace holds the Jobs; the agent needs RBAC on jobs there.
-	Namespace string `yaml:"namespace"`
+	Namespace string `yaml:"namespace" json:"namespace,omitempty"`
 
 	// Image is the sarissa image the job pod runs.
-	Image string `yaml:"image"`
+	Image string `yaml:"image" json:"image,omitempty"`
 	// ImagePullPolicy is Always, IfNotPresent, Never or empty (the
 	// cluster's default for the image's tag).
-	ImagePullPolicy corev1.PullPolicy `yaml:"image_pull_policy"`
+	ImagePullPolicy corev1.PullPolicy `yaml:"image_pull_policy" json:"image_pull_policy,omitempty"`
 	// Command starts sarissa in the image; the launcher appends
 	// `job run --kind ... --database ... --table ... --version ...
 	// [--index ...] [--config ...]` as the container's arguments.
 	// Empty: DefaultCommand.
-	Command []string `yaml:"command"`
+	Command []string `yaml:"command" json:"command,omitempty"`
 	// ServiceAccountName is the pod's service account (Workload Identity).
 	// Empty: the namespace's default account.
-	ServiceAccountName string `yaml:"service_account_name"`
+	ServiceAccountName string `yaml:"service_account_name" json:"service_account_name,omitempty"`
 
 	// Resources are the container's requests and limits.
-	Resources corev1.ResourceRequirements `yaml:"resources"`
+	Resources corev1.ResourceRequirements `yaml:"resources" json:"resources,omitempty"`
 	// NodeSelector and Tolerations place job pods (e.g. on a spot or
 	// high-memory node pool).
-	NodeSelector map[string]string   `yaml:"node_selector"`
-	Tolerations  []corev1.Toleration `yaml:"tolerations"`
+	NodeSelector map[string]string   `yaml:"node_selector" json:"node_selector,omitempty"`
+	Tolerations  []corev1.Toleration `yaml:"tolerations" json:"tolerations,omitempty"`
 	// Env is added to the container's environment.
-	Env []corev1.EnvVar `yaml:"env"`
+	Env []corev1.EnvVar `yaml:"env" json:"env,omitempty"`
 
 	// ConfigPath is the sarissa configuration file inside the container,
 	// passed as --config. Empty: no --config flag.
-	ConfigPath string `yaml:"config_path"`
+	ConfigPath string `yaml:"config_path" json:"config_path,omitempty"`
 	// ConfigMap names a ConfigMap that holds the configuration file; the
 	// launcher mounts its key ConfigKey read-only at ConfigPath, as a
 	// single file (subPath), so the rest of that directory in the image
 	// stays visible. Empty: the file is in the image or in one of Volumes.
-	ConfigMap string `yaml:"config_map"`
+	ConfigMap string `yaml:"config_map" json:"config_map,omitempty"`
 	// ConfigKey is the ConfigMap key of the file. Empty: the base name of
 	// ConfigPath.
-	ConfigKey string `yaml:"config_key"`
+	ConfigKey string `yaml:"config_key" json:"config_key,omitempty"`
 	// Volumes and VolumeMounts are added to the pod and the container (a
 	// secret store CSI volume, a scratch disk for index builds, ...).
-	Volumes      []corev1.Volume      `yaml:"volumes"`
-	VolumeMounts []corev1.VolumeMount `yaml:"volume_mounts"`
+	Volumes      []corev1.Volume      `yaml:"volumes" json:"volumes,omitempty"`
+	VolumeMounts []corev1.VolumeMount `yaml:"volume_mounts" json:"volume_mounts,omitempty"`
 
 	// BackoffLimit is how many times a failed pod is replaced before the
 	// Job fails. Nil: DefaultBackoffLimit; 0 is honoured.
-	BackoffLimit *int32 `yaml:"backoff_limit"`
+	BackoffLimit *int32 `yaml:"backoff_limit" json:"backoff_limit,omitempty"`
 	// ActiveDeadlineSeconds bounds a Job's run time, retries included.
 	// Nil: no bound.
-	ActiveDeadlineSeconds *int64 `yaml:"active_deadline_seconds"`
+	ActiveDeadlineSeconds *int64 `yaml:"active_deadline_seconds" json:"active_deadline_seconds,omitempty"`
 	// TTLSecondsAfterFinished lets the cluster's TTL controller delete a
 	// finished Job. Nil: DefaultTTLSecondsAfterFinished; 0 deletes at once
 	// (the agent may then miss the outcome). Launcher.Cleanup does the same
 	// where no TTL controller runs.
-	TTLSecondsAfterFinished *int32 `yaml:"ttl_seconds_after_finished"`
+	TTLSecondsAfterFinished *int32 `yaml:"ttl_seconds_after_finished" json:"ttl_seconds_after_finished,omitempty"`
 
 	// Labels are added to every Job and its pod. The launcher's own keys
 	// (app.kubernetes.io/name, component and managed-by, and sarissa.dev/*)
 	// are refused here.
-	Labels map[string]string `yaml:"labels"`
+	Labels map[string]string `yaml:"labels" json:"labels,omitempty"`
 	// Annotations are added to every Job, with the same reserved prefixes.
-	Annotations map[string]string `yaml:"annotations"`
+	Annotations map[string]string `yaml:"annotations" json:"annotations,omitempty"`
 	// PodLabels and PodAnnotations are added to the job pod's template
 	// (azure.workload.identity/use: "true" goes here).
-	PodLabels      map[string]string `yaml:"pod_labels"`
-	PodAnnotations map[string]string `yaml:"pod_annotations"`
+	PodLabels      map[string]string `yaml:"pod_labels" json:"pod_labels,omitempty"`
+	PodAnnotations map[string]string `yaml:"pod_annotations" json:"pod_annotations,omitempty"`
 }
 
 // withDefaults returns a copy of c with every unset default filled in.
