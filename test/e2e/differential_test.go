@@ -19,7 +19,11 @@ import (
 // it wrote itself: Sarissa's data directory is a plain LanceDB database.
 func TestDifferential(t *testing.T) {
 	nodejs.RequireModules(t)
-	srv := startServer(t, serverOptions{})
+	runDifferential(t, startServer(t, serverOptions{}))
+}
+
+// runDifferential compares srv with stock LanceDB (see TestDifferential).
+func runDifferential(t *testing.T, srv *server) {
 	refDir := t.TempDir()
 
 	ref := runNode(t, "sequence.mjs", "--embedded", refDir)

@@ -21,7 +21,12 @@ import (
 // without refine ≥ 0.5 (8-bit SQ and dim/16 PQ sub-vectors are coarse).
 func TestIndexes(t *testing.T) {
 	nodejs.RequireModules(t)
-	srv := startServer(t, serverOptions{})
+	runIndexes(t, startServer(t, serverOptions{}))
+}
+
+// runIndexes runs indexes.mjs against srv (a whole server or a split
+// cluster's query node over the same data directory) and asserts on it.
+func runIndexes(t *testing.T, srv *server) {
 	out := runNode(t, "indexes.mjs", "--remote", srv.URL, "--db", "idx")
 	s := newStepSet(t, parseSteps(t, "indexes.mjs", out))
 

@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -90,7 +91,11 @@ type server struct {
 	URL     string // http://host:port, what the client's hostOverride gets
 	Addr    string // host:port
 	DataDir string
+	// FlightAddr is an executor's Arrow Flight address (host:port).
+	FlightAddr string
 
+	name    string
+	killed  bool // the test killed it on purpose
 	cmd     *exec.Cmd
 	log     *logBuffer
 	exited  chan struct{} // closed once the process has exited
@@ -107,6 +112,10 @@ type serverOptions struct {
 	Dir string
 	// DataDir is --data-dir; empty means <Dir>/data.
 	DataDir string
+	// Args are more flags (--target, --executors, ...).
+	Args []string
+	// Name tells servers of one test apart in failure logs.
+	Name string
 }
 
 var addrPattern = regexp.MustCompile(`(127\.0\.0\.1|localhost|\[::1\]):([1-9][0-9]*)`)
@@ -130,7 +139,8 @@ func startServer(t testing.TB, opts serverOptions) *server {
 	if !opts.NoFlags {
 		args = append(args, "--listen", opts.Listen, "--data-dir", opts.DataDir)
 	}
-	s := &server{DataDir: opts.DataDir, log: &logBuffer{}, exited: make(chan struct{})}
+	args = append(args, opts.Args...)
+	s := &server{DataDir: opts.DataDir, log: &logBuffer{}, exited: make(chan struct{}), name: opts.Name}
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Dir = opts.Dir
 	s.cmd.Stderr = s.log
@@ -142,6 +152,7 @@ func startServer(t testing.TB, opts serverOptions) *server {
 		t.Fatalf("start %s %s: %v", bin, strings.Join(args, " "), err)
 	}
 	addrs := make(chan string, 1)
+	flight := make(chan string, 1)
 	stdoutDone := make(chan struct{})
 	go func() {
 		defer close(stdoutDone)
@@ -149,6 +160,13 @@ func startServer(t testing.TB, opts serverOptions) *server {
 		for sc.Scan() {
 			line := sc.Text()
 			s.log.add("stdout: " + line + "\n")
+			if f, ok := strings.CutPrefix(strings.TrimSpace(line), "flight"); ok {
+				select {
+				case flight <- addrPattern.FindString(f):
+				default:
+				}
+				continue
+			}
 			if m := addrPattern.FindString(line); m != "" {
 				select {
 				case addrs <- m:
@@ -176,6 +194,13 @@ func startServer(t testing.TB, opts serverOptions) *server {
 	}
 	s.URL = "http://" + s.Addr
 	s.waitHealthy(t, deadline.C)
+	if slices.Contains(args, "executor") {
+		select {
+		case s.FlightAddr = <-flight:
+		case <-deadline.C:
+			t.Fatalf("executor printed no flight address; log:\n%s", s.log.Tail(logTail))
+		}
+	}
 	return s
 }
 
@@ -214,7 +239,9 @@ func (s *server) stop(t testing.TB) {
 	t.Helper()
 	select {
 	case <-s.exited:
-		t.Errorf("sarissa exited on its own before the test ended (%v)", s.waitErr)
+		if !s.killed {
+			t.Errorf("sarissa %s exited on its own before the test ended (%v)", s.name, s.waitErr)
+		}
 	default:
 		if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
 			t.Errorf("SIGTERM sarissa: %v", err)
@@ -236,7 +263,7 @@ func (s *server) stop(t testing.TB) {
 		t.Errorf("the race detector reported a data race in sarissa")
 	}
 	if t.Failed() {
-		t.Logf("sarissa log (last %d lines):\n%s", logTail, s.log.Tail(logTail))
+		t.Logf("sarissa %s log (last %d lines):\n%s", s.name, logTail, s.log.Tail(logTail))
 	}
 }
 
